@@ -1,0 +1,149 @@
+// The one source of truth for what a server config and a game definition may contain.
+// Everything else reads the types inferred here; nothing re-validates by hand.
+import { z } from 'zod';
+
+const unixName = z
+  .string()
+  .regex(/^[a-z_][a-z0-9_-]{0,30}$/, 'a lower-case unix name (letters, digits, "_" and "-", at most 31 characters)');
+
+/** Octal file mode written as a string ("0640", "4750") so YAML does not read it as decimal. */
+const fileMode = z
+  .string()
+  .regex(/^0?[0-7]{3,4}$/, 'an octal mode in quotes, like "0640" or "4750"')
+  .transform((s) => parseInt(s, 8));
+
+const absolutePath = z
+  .string()
+  .regex(/^\/[^\0]*$/, 'an absolute path')
+  .refine((p) => !p.split('/').includes('..'), 'a path without ".."');
+
+const relativePath = z
+  .string()
+  .min(1)
+  .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'a relative path without ".."');
+
+/** A file placed in the game layer: literal content, a file from the game folder, or a C source compiled at build. */
+export const fileSchema = z
+  .object({
+    path: z.string().min(1),
+    content: z.string().optional(),
+    source: relativePath.optional(),
+    compile: relativePath.optional(),
+    owner: unixName.optional(),
+    group: unixName.optional(),
+    mode: fileMode.optional(),
+  })
+  .strict()
+  .refine((f) => [f.content, f.source, f.compile].filter((x) => x !== undefined).length <= 1, {
+    message: 'at most one of content, source and compile',
+  });
+
+export const levelSchema = z
+  .object({
+    user: unixName,
+    uid: z.number().int().min(1000).max(60000),
+    /** Fixed password (level 0 usually); omitted: generated once and kept in the state dir. */
+    password: z.string().min(1).max(128).optional(),
+    shell: absolutePath.default('/bin/bash'),
+    /** Shown to the player at login, after the banner. */
+    goal: z.string().optional(),
+    /** Files in the level's home (paths relative to it); owner defaults to the level, mode to 0640. */
+    home: z.array(fileSchema).default([]),
+  })
+  .strict();
+
+export const gameSchema = z
+  .object({
+    name: unixName,
+    hostname: z
+      .string()
+      .regex(/^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/, 'a host name (letters, digits, "." and "-")'),
+    /** Directory of per-level password files inside the sandbox; default /etc/<name>_pass. */
+    passwordDir: absolutePath.optional(),
+    banner: z.string().optional(),
+    levels: z.array(levelSchema).min(1),
+    /** Further files of the game layer, at absolute paths. */
+    files: z.array(fileSchema).default([]),
+  })
+  .strict()
+  .superRefine((game, ctx) => {
+    const seenUsers = new Map<string, number>();
+    const seenUids = new Map<number, number>();
+    game.levels.forEach((level, i) => {
+      if (seenUsers.has(level.user)) {
+        ctx.addIssue({ code: 'custom', path: ['levels', i, 'user'], message: `user "${level.user}" is already level ${seenUsers.get(level.user)}` });
+      }
+      if (seenUids.has(level.uid)) {
+        ctx.addIssue({ code: 'custom', path: ['levels', i, 'uid'], message: `uid ${level.uid} is already used by level ${seenUids.get(level.uid)}` });
+      }
+      seenUsers.set(level.user, i);
+      seenUids.set(level.uid, i);
+    });
+    const known = new Set([...seenUsers.keys(), 'root']);
+    const checkOwners = (files: z.infer<typeof fileSchema>[], at: (string | number)[]) =>
+      files.forEach((f, j) => {
+        for (const key of ['owner', 'group'] as const) {
+          const who = f[key];
+          if (who !== undefined && !known.has(who)) {
+            ctx.addIssue({ code: 'custom', path: [...at, j, key], message: `"${who}" is not a level user of this game (nor root)` });
+          }
+        }
+      });
+    game.levels.forEach((level, i) => checkOwners(level.home, ['levels', i, 'home']));
+    checkOwners(game.files, ['files']);
+    game.files.forEach((f, j) => {
+      if (!f.path.startsWith('/') || f.path.split('/').includes('..')) {
+        ctx.addIssue({ code: 'custom', path: ['files', j, 'path'], message: 'expected an absolute path without ".."' });
+      }
+    });
+    game.levels.forEach((level, i) =>
+      level.home.forEach((f, j) => {
+        if (f.path.startsWith('/') || f.path.split('/').includes('..')) {
+          ctx.addIssue({ code: 'custom', path: ['levels', i, 'home', j, 'path'], message: 'expected a path relative to the home, without ".."' });
+        }
+      }),
+    );
+  });
+
+const size = z
+  .string()
+  .regex(/^[1-9][0-9]*[kmg]$/i, 'a size like "64m" or "1g"');
+
+export const serverConfigSchema = z
+  .object({
+    listen: z
+      .object({
+        host: z.string().default('0.0.0.0'),
+        port: z.number().int().min(0).max(65535).default(2220),
+      })
+      .strict()
+      .default({ host: '0.0.0.0', port: 2220 }),
+    stateDir: absolutePath.default('/var/lib/wargate'),
+    /** Game folders (each holding game.yaml), relative to the config file. */
+    games: z.array(z.string().min(1)).min(1),
+    keepalive: z
+      .object({
+        intervalSeconds: z.number().positive().max(3600).default(10),
+        countMax: z.number().int().min(1).max(100).default(3),
+      })
+      .strict()
+      .default({ intervalSeconds: 10, countMax: 3 }),
+    sandbox: z
+      .object({
+        /** Size cap of the writable layer (home, /tmp and every other write) per sandbox. */
+        writableSize: size.default('64m'),
+        writableInodes: z.number().int().min(64).max(10_000_000).default(16384),
+      })
+      .strict()
+      .default({ writableSize: '64m', writableInodes: 16384 }),
+    log: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') })
+      .strict()
+      .default({ level: 'info' }),
+  })
+  .strict();
+
+export type FileSpec = z.infer<typeof fileSchema>;
+export type LevelDefinition = z.infer<typeof levelSchema>;
+export type GameDefinition = z.infer<typeof gameSchema>;
+export type ServerConfig = z.infer<typeof serverConfigSchema>;

@@ -1,0 +1,70 @@
+// The composition root: it reads nothing itself, it is handed a validated config and builds every
+// layer in order (state dir, games, sandbox backend, sessions, SSH), reaps what an earlier run left,
+// then listens. stop() closes the listener and destroys every live sandbox.
+import { mkdirSync, chmodSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type ssh2 from 'ssh2';
+import { LevelAuthenticator } from '../auth/level-auth.js';
+import type { ServerConfig } from '../config/schema.js';
+import { GameCatalog } from '../games/catalog.js';
+import { NamespaceBackend } from '../sandbox/namespace-backend.js';
+import { assertHostTools } from '../sandbox/host-tools.js';
+import { SessionManager } from '../session/session-manager.js';
+import { loadOrCreateHostKeys } from '../ssh/host-keys.js';
+import { createSshServer } from '../ssh/ssh-server.js';
+
+export interface GatewayOptions {
+  config: ServerConfig;
+  /** Game folders, already resolved to absolute paths. */
+  gameDirs: string[];
+  logger: Logger;
+}
+
+export class Gateway {
+  private server: ssh2.Server | undefined;
+  private sessions: SessionManager | undefined;
+
+  constructor(private readonly options: GatewayOptions) {}
+
+  async start(): Promise<AddressInfo> {
+    const { config, gameDirs, logger } = this.options;
+    assertHostTools();
+    mkdirSync(config.stateDir, { recursive: true, mode: 0o711 });
+    chmodSync(config.stateDir, 0o711);
+
+    const catalog = new GameCatalog(gameDirs, config.stateDir);
+    for (const game of catalog.games) {
+      logger.info({ event: 'game.ready', game: game.definition.name, levels: game.definition.levels.length, layer: game.layers[0] }, 'game ready');
+    }
+    const backend = new NamespaceBackend({ stateDir: config.stateDir, logger });
+    const reaped = await backend.reap();
+    logger.info({ event: 'reaper.startup', removed: reaped }, 'removed what earlier runs left behind');
+
+    this.sessions = new SessionManager(backend, config.sandbox, logger);
+    this.server = createSshServer({
+      hostKeys: loadOrCreateHostKeys(config.stateDir),
+      keepalive: config.keepalive,
+      authenticator: new LevelAuthenticator(catalog),
+      sessions: this.sessions,
+      logger,
+    });
+    const server = this.server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.listen.port, config.listen.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = server.address() as AddressInfo;
+    logger.info({ event: 'gateway.listening', address: address.address, port: address.port }, 'listening');
+    return address;
+  }
+
+  async stop(): Promise<void> {
+    this.server?.close();
+    await this.sessions?.closeAll('gateway-stop');
+    this.options.logger.info({ event: 'gateway.stopped' }, 'stopped');
+  }
+}

@@ -1,0 +1,62 @@
+// The one catalog of wargate's error codes. Each code has a stable name, a message that is safe
+// to show a player (never a path, a stack or a secret), and a description for operators.
+// docs/errors.md lists the same codes; test/errors-catalog.test.ts keeps the two in sync.
+
+export const ERRORS = {
+  WG_ERR_CONFIG_INVALID: {
+    player: 'The server is misconfigured.',
+    operator: 'A configuration or game file failed validation; the message names file, line and field.',
+  },
+  WG_ERR_CONFIG_UNREADABLE: {
+    player: 'The server is misconfigured.',
+    operator: 'A configuration or game file could not be read or parsed as YAML.',
+  },
+  WG_ERR_LAYER_BUILD: {
+    player: 'This game is not available right now.',
+    operator: 'Building the base skeleton or a game layer failed (a compile step, a missing source file).',
+  },
+  WG_ERR_SANDBOX_START: {
+    player: 'Your sandbox could not be started. Please try again.',
+    operator: 'The namespace chain (unshare, mounts, pivot_root) failed before the sandbox was ready.',
+  },
+  WG_ERR_SANDBOX_GONE: {
+    player: 'Your sandbox has ended.',
+    operator: 'A channel asked for a process in a sandbox that has already been torn down.',
+  },
+  WG_ERR_PROCESS_START: {
+    player: 'The command could not be started.',
+    operator: 'Entering the sandbox (nsenter, setpriv) for a channel failed.',
+  },
+  WG_ERR_STATE_DIR: {
+    player: 'The server is misconfigured.',
+    operator: 'The state directory is missing, unwritable, or holds files with unsafe permissions.',
+  },
+  WG_ERR_HOST_TOOL_MISSING: {
+    player: 'The server is misconfigured.',
+    operator: 'A host tool the sandbox needs (unshare, nsenter, setpriv, script, ip, gcc) is not installed.',
+  },
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An error that carries a catalog code; `message` is for operators, `playerMessage` for players. */
+export class WargateError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'WargateError';
+    this.code = code;
+  }
+
+  get playerMessage(): string {
+    return ERRORS[this.code].player;
+  }
+}
+
+/** The code of any thrown value, for log lines about failures. */
+export function errorCode(err: unknown): string {
+  if (err instanceof WargateError) return err.code;
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : 'WG_ERR_INTERNAL';
+}

@@ -1,0 +1,71 @@
+// The base layer under every game: an almost empty root (the host's /usr is bound in read-only at
+// sandbox start) plus a curated copy of host /etc entries that programs in /usr need. Nothing of the
+// host's identity (users, shadow, ssh host keys, machine-id) is copied. Built once per host state.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { WargateError } from '../errors/catalog.js';
+import { buildOnce } from './build-once.js';
+
+const BASE_VERSION = 'base-1';
+
+/** Host /etc entries copied as they are. Globs are not needed: python3* is listed by version below. */
+const ETC_ENTRIES = [
+  'alternatives', 'bash.bashrc', 'bash_completion.d', 'debian_version', 'environment', 'gai.conf', 'gitconfig',
+  'host.conf', 'inputrc', 'ld.so.cache', 'ld.so.conf', 'ld.so.conf.d', 'locale.alias', 'localtime', 'login.defs',
+  'magic', 'magic.mime', 'manpath.config', 'mime.types', 'nsswitch.conf', 'os-release', 'profile', 'profile.d',
+  'protocols', 'screenrc', 'services', 'shells', 'skel', 'ssl', 'terminfo', 'timezone', 'vim', 'wgetrc',
+  'ssh/ssh_config', 'ssh/ssh_config.d',
+];
+
+const DIRS: [string, number][] = [
+  ['usr', 0o755], ['proc', 0o555], ['dev', 0o755], ['etc', 0o755], ['home', 0o755], ['root', 0o700],
+  ['tmp', 0o1777], ['var', 0o755], ['var/tmp', 0o1777], ['var/log', 0o755], ['run', 0o755], ['mnt', 0o755],
+  ['opt', 0o755], ['srv', 0o755], ['etc/ssh', 0o755],
+];
+
+function hostEtcEntries(): string[] {
+  const python = readdirSync('/etc').filter((n) => /^python3(\.\d+)?$/.test(n));
+  return [...ETC_ENTRIES, ...python].filter((e) => existsSync(join('/etc', e)) || isLink(join('/etc', e)));
+}
+
+function isLink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+/** The input hash: the entries' names, sizes and change times, so a host upgrade rebuilds the base. */
+function baseHash(entries: string[]): string {
+  const h = createHash('sha256').update(BASE_VERSION);
+  for (const e of entries) {
+    const st = lstatSync(join('/etc', e));
+    h.update(`${e}:${st.size}:${st.ctimeMs}\n`);
+  }
+  for (const top of readdirSync('/')) if (isLink(join('/', top))) h.update(`/${top}->${readlinkSync(join('/', top))}\n`);
+  return h.digest('hex').slice(0, 16);
+}
+
+/** Returns the path of the base skeleton for this host, building it if needed. */
+export function ensureBaseSkeleton(layersDir: string): string {
+  const entries = hostEtcEntries();
+  return buildOnce(layersDir, `base-${baseHash(entries)}`, (dir) => {
+    for (const [d, mode] of DIRS) {
+      mkdirSync(join(dir, d), { recursive: true });
+      chmodSync(join(dir, d), mode);
+    }
+    // Merged-/usr links (bin -> usr/bin, ...) exactly as the host has them.
+    for (const top of readdirSync('/')) {
+      const target = isLink(join('/', top)) ? readlinkSync(join('/', top)) : '';
+      if (target.startsWith('usr/')) symlinkSync(target, join(dir, top));
+    }
+    try {
+      for (const e of entries) execFileSync('/bin/cp', ['-a', '--', join('/etc', e), join(dir, 'etc', e)]);
+    } catch (err) {
+      throw new WargateError('WG_ERR_LAYER_BUILD', `copying host /etc entries into the base failed: ${(err as Error).message}`, { cause: err });
+    }
+  });
+}

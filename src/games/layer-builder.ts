@@ -1,0 +1,119 @@
+// Builds a game's read-only layer from its definition: users and groups, per-level password files,
+// homes, extra files and compiled (possibly setuid) programs. The layer is named by the hash of every
+// input, so an unchanged game is never rebuilt and a changed one gets a new directory.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { FileSpec, GameDefinition } from '../config/schema.js';
+import { WargateError } from '../errors/catalog.js';
+import { buildOnce } from './build-once.js';
+
+const LAYER_VERSION = 'layer-1';
+const PASSWORD_PLACEHOLDER = /\{\{password:([a-z0-9_-]+)\}\}/g;
+/** Dot files every home gets unless the game defines its own. */
+const SKEL_FILES = ['.bashrc', '.profile', '.bash_logout'];
+
+export interface LayerInputs {
+  game: GameDefinition;
+  /** The game folder: `source` and `compile` paths are relative to it. */
+  dir: string;
+  passwords: Map<string, string>;
+}
+
+export function passwordDir(game: GameDefinition): string {
+  return game.passwordDir ?? `/etc/${game.name}_pass`;
+}
+
+export function buildGameLayer(layersDir: string, inputs: LayerInputs): string {
+  return buildOnce(layersDir, `game-${inputs.game.name}-${layerHash(inputs)}`, (root) => writeLayer(root, inputs));
+}
+
+function layerHash({ game, dir, passwords }: LayerInputs): string {
+  const h = createHash('sha256').update(LAYER_VERSION).update(JSON.stringify(game));
+  for (const [user, pw] of passwords) h.update(`${user}\0${pw}\0`);
+  for (const f of [...game.files, ...game.levels.flatMap((l) => l.home)]) {
+    const src = f.source ?? f.compile;
+    if (src !== undefined) h.update(readSource(dir, src));
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+function readSource(dir: string, rel: string): Buffer {
+  try {
+    return readFileSync(join(dir, rel));
+  } catch (err) {
+    throw new WargateError('WG_ERR_LAYER_BUILD', `${join(dir, rel)}: cannot read: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function writeLayer(root: string, { game, dir, passwords }: LayerInputs): void {
+  const uidOf = new Map<string, number>([['root', 0], ...game.levels.map((l): [string, number] => [l.user, l.uid])]);
+  const etc = (name: string, text: string, mode = 0o644) => writeFileSync(join(root, 'etc', name), text, { mode });
+  mkdirSync(join(root, 'etc'), { mode: 0o755 });
+
+  etc('passwd', [
+    'root:x:0:0:root:/root:/bin/bash',
+    ...game.levels.map((l) => `${l.user}:x:${l.uid}:${l.uid}:${l.user}:/home/${l.user}:${l.shell}`),
+    'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin',
+  ].join('\n') + '\n');
+  etc('group', [
+    'root:x:0:', 'tty:x:5:',
+    ...game.levels.map((l) => `${l.user}:x:${l.uid}:`),
+    'nogroup:x:65534:',
+  ].join('\n') + '\n');
+  // No usable password hashes inside: logins happen at the gateway, never through su or login.
+  etc('shadow', ['root:*:19000:0:99999:7:::', ...game.levels.map((l) => `${l.user}:*:19000:0:99999:7:::`)].join('\n') + '\n', 0o600);
+  etc('hostname', `${game.hostname}\n`);
+  etc('hosts', `127.0.0.1\tlocalhost\n127.0.1.1\t${game.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`);
+
+  const fill = (text: string) =>
+    text.replace(PASSWORD_PLACEHOLDER, (_, user: string) => {
+      const pw = passwords.get(user);
+      if (pw === undefined) throw new WargateError('WG_ERR_LAYER_BUILD', `{{password:${user}}}: no level "${user}" in game ${game.name}`);
+      return pw;
+    });
+
+  const place = (path: string, f: FileSpec, owner: string, group: string, mode: number) => {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    if (f.compile !== undefined) compile(join(dir, f.compile), path);
+    else if (f.source !== undefined) cpSync(join(dir, f.source), path);
+    else writeFileSync(path, fill(f.content ?? ''));
+    // chown before chmod: chown clears setuid bits.
+    chownSync(path, uidOf.get(f.owner ?? owner)!, uidOf.get(f.group ?? group)!);
+    chmodSync(path, f.mode ?? mode);
+  };
+
+  const pwDir = join(root, passwordDir(game));
+  mkdirSync(pwDir, { recursive: true, mode: 0o755 });
+  for (const level of game.levels) {
+    const file = join(pwDir, level.user);
+    writeFileSync(file, `${passwords.get(level.user)}\n`);
+    chownSync(file, level.uid, level.uid);
+    chmodSync(file, 0o400);
+  }
+
+  for (const level of game.levels) {
+    const home = join(root, 'home', level.user);
+    mkdirSync(home, { recursive: true });
+    for (const skel of SKEL_FILES) {
+      if (existsSync(join('/etc/skel', skel)) && !level.home.some((f) => f.path === skel)) {
+        cpSync(join('/etc/skel', skel), join(home, skel));
+        chownSync(join(home, skel), level.uid, level.uid);
+      }
+    }
+    for (const f of level.home) place(join(home, f.path), f, level.user, level.user, 0o640);
+    chownSync(home, level.uid, level.uid);
+    chmodSync(home, 0o750);
+  }
+  for (const f of game.files) place(join(root, f.path), f, 'root', 'root', f.compile ? 0o755 : 0o644);
+}
+
+function compile(source: string, output: string): void {
+  try {
+    execFileSync('gcc', ['-O2', '-Wall', '-o', output, source], { stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
+    throw new WargateError('WG_ERR_LAYER_BUILD', `gcc ${source}: ${stderr || (err as Error).message}`, { cause: err });
+  }
+}

@@ -1,0 +1,68 @@
+// The script that becomes PID 1 of a sandbox. It runs as root in fresh mount, pid, uts, ipc and
+// net namespaces (made by unshare), builds the root filesystem there, pivots into it, then stays
+// as the namespace's init: it reaps orphans and exits when the gateway's pipe closes.
+// It must never mount anything outside its private mount namespace.
+
+/**
+ * Parameters come in the environment (so `ps` inside shows a short command line, not host paths):
+ * WG_MNT mount point (an empty host dir, private to this namespace), WG_HOST hostname,
+ * WG_SIZE tmpfs size of the writable layer, WG_INODES its inode cap, WG_LOWER overlay lowerdir.
+ *
+ * Lifetime, by construction: fd 0 is a pipe whose only writer is the gateway. `cat` reads it
+ * until EOF, which comes when the gateway closes it (session end) or dies (even by SIGKILL).
+ * Then `wait` returns, PID 1 exits, and the kernel kills every process left in the namespace.
+ * Every mount below lives in this mount namespace only and vanishes with its last process.
+ */
+export const INIT_SCRIPT = String.raw`
+set -eu
+M=$WG_MNT HOST=$WG_HOST SIZE=$WG_SIZE INODES=$WG_INODES LOWER=$WG_LOWER
+unset WG_MNT WG_HOST WG_SIZE WG_INODES WG_LOWER WG_INIT
+read -r HOSTPID _ </proc/self/stat
+
+mount -t tmpfs -o "size=$SIZE,nr_inodes=$INODES,mode=0755" wargate-rw "$M"
+mkdir "$M/upper" "$M/work" "$M/root"
+mount -t overlay -o "lowerdir=$LOWER,upperdir=$M/upper,workdir=$M/work" wargate-root "$M/root"
+R=$M/root
+
+# Host programs, read-only. nosuid: setuid-root programs of the host (su, mount, ...) are inert;
+# the game's own setuid binaries live in the game layer and keep working.
+mount --rbind /usr "$R/usr"
+mount -o remount,bind,ro,nosuid,nodev "$R/usr"
+
+mount -t proc -o nosuid,nodev,noexec proc "$R/proc"
+
+# A minimal /dev: the harmless character devices bound from the host, and a devpts instance of
+# the sandbox's own, so a player can never open another player's terminal.
+mount -t tmpfs -o size=64k,nr_inodes=64,mode=0755,nosuid,noexec wargate-dev "$R/dev"
+for d in null zero full random urandom tty; do
+  : >"$R/dev/$d"
+  mount --bind "/dev/$d" "$R/dev/$d"
+done
+mkdir "$R/dev/pts" "$R/dev/shm"
+mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5,nosuid,noexec devpts "$R/dev/pts"
+ln -s pts/ptmx "$R/dev/ptmx"
+ln -s /proc/self/fd "$R/dev/fd"
+ln -s /proc/self/fd/0 "$R/dev/stdin"
+ln -s /proc/self/fd/1 "$R/dev/stdout"
+ln -s /proc/self/fd/2 "$R/dev/stderr"
+mount -t tmpfs -o size=16m,nr_inodes=1024,mode=1777,nosuid,nodev shm "$R/dev/shm"
+
+echo "$HOST" >/proc/sys/kernel/hostname
+ip link set lo up
+
+cd "$R"
+mkdir .wargate-oldroot
+pivot_root . .wargate-oldroot
+umount -l /.wargate-oldroot
+rmdir /.wargate-oldroot
+cd /
+
+echo "ready $HOSTPID"
+exec 3<&0 1>/dev/null 2>&1
+cat <&3 >/dev/null 3<&- &
+exec 0</dev/null 3<&-
+wait
+`;
+
+/** argv that runs INIT_SCRIPT, which is passed as WG_INIT in the environment. */
+export const INIT_ARGV = ['/bin/sh', '-c', 'eval "$WG_INIT"'];

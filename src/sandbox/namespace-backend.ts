@@ -1,0 +1,180 @@
+// The sandbox backend built from util-linux: unshare makes the namespaces, a shell script as PID 1
+// builds the root filesystem inside them, nsenter + setpriv start each player process as the level
+// user. It owns <stateDir>/sandboxes (one record per live sandbox) and <stateDir>/mnt (an empty
+// mount point that every sandbox mounts over in its own namespace). It never mounts on the host.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { WargateError } from '../errors/catalog.js';
+import { INIT_ARGV, INIT_SCRIPT } from './init-script.js';
+import { LAUNCH_SCRIPT, PLAIN_ARGV, PTY_ARGV } from './launch-script.js';
+import { spawnPipeProcess } from './pipe-process.js';
+import { signalProcess } from './procfs.js';
+import { spawnPtyProcess } from './pty-process.js';
+import { SandboxRecords } from './records.js';
+import type { ProcessSpec, Sandbox, SandboxBackend, SandboxProcess, SandboxSpec } from './types.js';
+
+const START_TIMEOUT_MS = 10_000;
+/** What the launcher chain itself needs; the player's PATH is set by the caller. */
+const TOOL_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * The namespaces every sandbox gets. A cgroup (limits) and a user namespace (uid mapping) are later
+ * additions: the first goes around the spawn below, the second is one more flag here plus a map.
+ */
+const UNSHARE_ARGV = ['/usr/bin/unshare', '--fork', '--kill-child=SIGKILL', '--pid', '--mount', '--uts', '--ipc', '--net', '--propagation', 'private'];
+
+export interface NamespaceBackendOptions {
+  stateDir: string;
+  logger: Logger;
+}
+
+export class NamespaceBackend implements SandboxBackend {
+  private readonly records: SandboxRecords;
+  private readonly mountPoint: string;
+  private readonly live = new Set<string>();
+
+  constructor(private readonly options: NamespaceBackendOptions) {
+    this.records = new SandboxRecords(join(options.stateDir, 'sandboxes'));
+    this.mountPoint = join(options.stateDir, 'mnt');
+    mkdirSync(this.mountPoint, { recursive: true, mode: 0o700 });
+    assertSafeForMountOptions(this.mountPoint);
+  }
+
+  async create(spec: SandboxSpec): Promise<Sandbox> {
+    spec.layers.forEach(assertSafeForMountOptions);
+    const started = performance.now();
+    // setpriv --pdeathsig: if the gateway dies, unshare dies, and --kill-child takes PID 1 with it.
+    const child = spawn('/usr/bin/setpriv', ['--pdeathsig', 'KILL', '--', ...UNSHARE_ARGV, '--', ...INIT_ARGV], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: {
+        PATH: TOOL_PATH,
+        WG_INIT: INIT_SCRIPT,
+        WG_MNT: this.mountPoint,
+        WG_HOST: spec.hostname,
+        WG_SIZE: spec.writableSize,
+        WG_INODES: String(spec.writableInodes),
+        WG_LOWER: spec.layers.join(':'),
+      },
+    });
+    child.stdin!.on('error', () => {});
+    this.live.add(spec.id);
+    try {
+      const nsPid = await waitForReady(child);
+      await this.records.write(spec.id, child.pid!);
+      const sandbox = new NamespaceSandbox(spec.id, child, nsPid, () => this.forget(spec.id));
+      this.options.logger.info(
+        { event: 'sandbox.start', sandbox: spec.id, pid: child.pid, nsPid, ms: Math.round(performance.now() - started) },
+        'sandbox started',
+      );
+      return sandbox;
+    } catch (err) {
+      child.kill('SIGKILL');
+      await this.forget(spec.id);
+      throw err;
+    }
+  }
+
+  async reap(): Promise<number> {
+    return this.records.reapExcept(this.live);
+  }
+
+  private async forget(id: string): Promise<void> {
+    this.live.delete(id);
+    await this.records.remove(id);
+  }
+}
+
+/** Overlay and tmpfs options are comma- and colon-separated: a path holding either would be misread. */
+function assertSafeForMountOptions(path: string): void {
+  if (!/^\/[A-Za-z0-9._/+@-]*$/.test(path)) {
+    throw new WargateError('WG_ERR_STATE_DIR', `path "${path}" may only hold letters, digits and . _ / + @ - (it is used in mount options)`);
+  }
+}
+
+async function waitForReady(child: ChildProcess): Promise<number> {
+  let stdout = '';
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
+  return new Promise<number>((resolve, reject) => {
+    const fail = (why: string) => {
+      clearTimeout(timer);
+      reject(new WargateError('WG_ERR_SANDBOX_START', `sandbox did not start: ${why}${stderr ? `: ${stderr.trim()}` : ''}`));
+    };
+    const timer = setTimeout(() => fail(`no ready signal within ${START_TIMEOUT_MS} ms`), START_TIMEOUT_MS);
+    child.once('error', (err) => fail(err.message));
+    child.once('exit', (code, signal) => fail(`init exited (${signal ?? code})`));
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      const m = /^ready (\d+)\n/.exec(stdout);
+      if (m) {
+        clearTimeout(timer);
+        child.removeAllListeners('exit');
+        resolve(Number(m[1]));
+      }
+    });
+  });
+}
+
+class NamespaceSandbox implements Sandbox {
+  readonly ended: Promise<void>;
+  private gone = false;
+
+  constructor(
+    readonly id: string,
+    private readonly child: ChildProcess,
+    /** Host pid of the sandbox's PID 1, the target of nsenter. */
+    private readonly nsPid: number,
+    onEnd: () => Promise<void>,
+  ) {
+    this.ended = new Promise<void>((resolve) => {
+      child.once('exit', () => {
+        this.gone = true;
+        void onEnd().then(resolve, resolve);
+      });
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  async spawn(spec: ProcessSpec): Promise<SandboxProcess> {
+    if (this.gone) throw new WargateError('WG_ERR_SANDBOX_GONE', `sandbox ${this.id} has ended`);
+    const { user } = spec;
+    const argv = [
+      '/usr/bin/nsenter', `--target=${this.nsPid}`, '--mount', '--uts', '--ipc', '--net', '--pid',
+      // --wd without a value takes PID 1's cwd (/ inside); a path would be opened on the host.
+      '--root', '--wd',
+      '/usr/bin/setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`,
+      `--groups=${[user.gid, ...user.groups.filter((g) => g !== user.gid)].join(',')}`,
+      '--inh-caps=-all', '--',
+      ...(spec.pty ? PTY_ARGV : PLAIN_ARGV),
+    ];
+    const env: Record<string, string> = {
+      ...spec.env,
+      HOME: user.home,
+      USER: user.name,
+      LOGNAME: user.name,
+      SHELL: '/bin/sh',
+      WG_SHELL: user.shell,
+      WG_MODE: spec.command === undefined ? 'login' : 'exec',
+      WG_CMD: spec.command ?? '',
+      WG_LAUNCH: LAUNCH_SCRIPT,
+    };
+    if (spec.pty) env.TERM = spec.pty.term;
+    return spec.pty ? spawnPtyProcess(argv, env, spec.pty) : spawnPipeProcess(argv, env);
+  }
+
+  async destroy(): Promise<void> {
+    if (!this.gone) {
+      // Closing the lifeline ends PID 1; the signals make it immediate. The kernel then kills every
+      // process left in the pid namespace, and the mounts go with the mount namespace.
+      this.child.stdin!.destroy();
+      signalProcess(this.nsPid, 'SIGKILL');
+      this.child.kill('SIGKILL');
+    }
+    await this.ended;
+  }
+}

@@ -1,0 +1,78 @@
+// The contract between sessions and a sandbox backend. A backend owns isolation and lifetime;
+// sessions own nothing but the handles returned here. Every backend must pass
+// test/sandbox-conformance.test.ts.
+import type { Readable, Writable } from 'node:stream';
+
+/** Who runs inside: one level of one game. */
+export interface SandboxUser {
+  name: string;
+  uid: number;
+  gid: number;
+  /** Supplementary groups (the level's own gid is always included). */
+  groups: number[];
+  home: string;
+  shell: string;
+}
+
+export interface SandboxSpec {
+  /** Unique id, also the name of the sandbox's record in the state dir. */
+  id: string;
+  hostname: string;
+  /** Read-only layers, top first; the last one is the base skeleton. */
+  layers: string[];
+  /** Cap of the writable layer, as tmpfs size= ("64m"), and its inode count. */
+  writableSize: string;
+  writableInodes: number;
+}
+
+export interface PtySpec {
+  term: string;
+  cols: number;
+  rows: number;
+}
+
+export interface ProcessSpec {
+  user: SandboxUser;
+  /** A command run by the user's shell with -c; undefined: the login shell itself. */
+  command?: string;
+  pty?: PtySpec;
+  /** Extra environment (already filtered by the caller). */
+  env: Record<string, string>;
+}
+
+export type ExitStatus = { code: number } | { signal: string; coreDumped: boolean };
+
+export interface SandboxProcess {
+  /** Player input. For a pty, bytes go to the terminal; end() is ignored as by OpenSSH. */
+  readonly stdin: Writable;
+  readonly stdout: Readable;
+  /** Separate only without a pty. */
+  readonly stderr: Readable | null;
+  /** Settles once the process has exited and its output has been read to the end. */
+  readonly exited: Promise<ExitStatus>;
+  /** MUST NOT block; ignored once exited or without a pty. */
+  resize(cols: number, rows: number): void;
+  /** Delivers a signal (name without SIG) to the process inside the sandbox. */
+  signal(name: string): void;
+  /** The client went away: hang up as a closed terminal or sshd would (SIGHUP, input closed). */
+  hangup(): void;
+}
+
+export interface Sandbox {
+  readonly id: string;
+  /** Host pid of the process that holds the namespaces (for diagnostics and tests). */
+  readonly pid: number;
+  /** Settles when the sandbox has ended, however it ended. */
+  readonly ended: Promise<void>;
+  /** Starts a process in the sandbox as the user. MUST reject with WG_ERR_SANDBOX_GONE once ended. */
+  spawn(spec: ProcessSpec): Promise<SandboxProcess>;
+  /** Kills every process of the sandbox and frees its memory; resolves once gone. Idempotent. */
+  destroy(): Promise<void>;
+}
+
+export interface SandboxBackend {
+  /** Creates a sandbox; resolves once it can run processes. */
+  create(spec: SandboxSpec): Promise<Sandbox>;
+  /** Removes whatever earlier runs left behind that no live sandbox owns. Returns how many were removed. */
+  reap(): Promise<number>;
+}

@@ -1,0 +1,80 @@
+// One authenticated SSH connection and the sandbox it owns. Every channel of the connection runs in
+// that one sandbox. The sandbox starts as soon as the login succeeds (so the first channel finds it
+// ready) and is destroyed when the connection ends, whatever the reason.
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { errorCode } from '../errors/catalog.js';
+import type { Level } from '../games/catalog.js';
+import type { PtySpec, Sandbox, SandboxBackend, SandboxProcess } from '../sandbox/types.js';
+import { baseEnvironment } from './environment.js';
+
+export interface SandboxLimits {
+  writableSize: string;
+  writableInodes: number;
+}
+
+export interface ChannelRequest {
+  /** undefined: the login shell. */
+  command?: string;
+  pty?: PtySpec;
+  /** Accepted client variables (see environment.ts). */
+  env: Record<string, string>;
+}
+
+export interface ClientAddress {
+  address: string;
+  port: number;
+}
+
+export class ConnectionSession {
+  readonly id = randomBytes(8).toString('hex');
+  readonly startedAt = new Date();
+  private readonly sandbox: Promise<Sandbox>;
+  private closing: Promise<void> | undefined;
+  readonly log: Logger;
+
+  constructor(
+    readonly level: Level,
+    readonly client: ClientAddress,
+    backend: SandboxBackend,
+    limits: SandboxLimits,
+    logger: Logger,
+  ) {
+    this.log = logger.child({ session: this.id, user: level.user.name, client: client.address });
+    const game = level.game.definition;
+    this.sandbox = backend.create({ id: this.id, hostname: game.hostname, layers: level.game.layers, ...limits });
+    // A failure is reported to the channel that needs the sandbox; here it must not go unhandled.
+    this.sandbox.catch((err) => this.log.error({ err, code: errorCode(err), event: 'sandbox.failed' }, 'sandbox failed to start'));
+  }
+
+  async start(request: ChannelRequest): Promise<SandboxProcess> {
+    const sandbox = await this.sandbox;
+    return sandbox.spawn({
+      user: this.level.user,
+      command: request.command,
+      pty: request.pty,
+      env: baseEnvironment(request.env, request.pty?.term),
+    });
+  }
+
+  /** Text shown before an interactive login shell: the game's banner and the level's goal. */
+  welcome(): string {
+    const parts = [this.level.game.definition.banner, this.level.definition.goal].filter((s): s is string => !!s);
+    return parts.map((p) => p.trimEnd() + '\n').join('\n');
+  }
+
+  /** Ends the sandbox: every process killed, every byte freed. Idempotent. */
+  close(reason: string): Promise<void> {
+    this.closing ??= (async () => {
+      const started = performance.now();
+      try {
+        const sandbox = await this.sandbox;
+        await sandbox.destroy();
+      } catch {
+        // never started: nothing to destroy
+      }
+      this.log.info({ event: 'session.end', reason, cleanupMs: Math.round(performance.now() - started) }, 'session ended');
+    })();
+    return this.closing;
+  }
+}

@@ -1,0 +1,103 @@
+// The only place that knows ssh2's connection events. It authenticates level users, opens one
+// session (and so one sandbox) per authenticated connection, hands session channels to
+// session-channel.ts, refuses what wargate does not offer, and ends the session when the
+// connection ends for any reason: clean exit, reset, or a peer gone silent past the keepalive window.
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import ssh2, { type AuthContext, type Connection } from 'ssh2';
+import type { LevelAuthenticator } from '../auth/level-auth.js';
+import { errorCode } from '../errors/catalog.js';
+import type { Level } from '../games/catalog.js';
+import type { ConnectionSession } from '../session/connection-session.js';
+import type { SessionManager } from '../session/session-manager.js';
+import { handleSessionChannel } from './session-channel.js';
+
+/** As OpenSSH's MaxAuthTries. */
+const MAX_AUTH_ATTEMPTS = 6;
+const AUTH_METHODS: ('password' | 'keyboard-interactive')[] = ['password', 'keyboard-interactive'];
+
+/**
+ * ssh2's server offers diffie-hellman-group-exchange but cannot complete it, and starts plain zlib
+ * before authentication: neither is offered. (Full algorithm policy: the hardening issue.)
+ */
+const ALGORITHMS = {
+  kex: [
+    'curve25519-sha256', 'curve25519-sha256@libssh.org', 'ecdh-sha2-nistp256', 'ecdh-sha2-nistp384',
+    'ecdh-sha2-nistp521', 'diffie-hellman-group16-sha512', 'diffie-hellman-group18-sha512', 'diffie-hellman-group14-sha256',
+  ],
+  compress: ['none', 'zlib@openssh.com'],
+} as const;
+
+export interface SshServerOptions {
+  hostKeys: Buffer[];
+  keepalive: { intervalSeconds: number; countMax: number };
+  authenticator: LevelAuthenticator;
+  sessions: SessionManager;
+  logger: Logger;
+}
+
+export function createSshServer(options: SshServerOptions): ssh2.Server {
+  const config = {
+    hostKeys: options.hostKeys,
+    ident: 'wargate',
+    keepaliveInterval: options.keepalive.intervalSeconds * 1000,
+    keepaliveCountMax: options.keepalive.countMax,
+    algorithms: ALGORITHMS as unknown as ssh2.Algorithms,
+  };
+  return new ssh2.Server(config, (client: Connection, info: ssh2.ClientInfo) => onConnection(client, info, options));
+}
+
+function onConnection(client: Connection, info: ssh2.ClientInfo, { authenticator, sessions, logger }: SshServerOptions): void {
+  const socket = (client as unknown as { _sock: Socket })._sock;
+  const log = logger.child({ client: info.ip });
+  let level: Level | undefined;
+  let session: ConnectionSession | undefined;
+  let failures = 0;
+  let endReason = 'disconnect';
+
+  client.on('error', (err: Error & { level?: string }) => {
+    endReason = err.level === 'client-timeout' ? 'keepalive-timeout' : 'connection-error';
+    log.info({ event: 'connection.error', reason: endReason, code: errorCode(err), msg: err.message }, 'connection error');
+    // ssh2 only half-closes on keepalive timeout; a silent peer would hold the socket open.
+    socket.destroy();
+  });
+
+  client.on('authentication', (ctx: AuthContext) => {
+    const verdict = (accepted: Level | undefined) => {
+      if (accepted) {
+        level = accepted;
+        return ctx.accept();
+      }
+      if (ctx.method !== 'none') failures++;
+      if (failures >= MAX_AUTH_ATTEMPTS) {
+        log.info({ event: 'auth.too_many', user: ctx.username }, 'too many authentication failures');
+        return client.end();
+      }
+      ctx.reject(AUTH_METHODS);
+    };
+    if (ctx.method === 'password') return verdict(authenticator.checkPassword(ctx.username, ctx.password));
+    if (ctx.method === 'keyboard-interactive') {
+      return ctx.prompt([{ prompt: 'Password: ', echo: false }], (answers) =>
+        verdict(answers.length === 1 ? authenticator.checkPassword(ctx.username, answers[0]) : undefined),
+      );
+    }
+    verdict(undefined);
+  });
+
+  client.on('ready', () => {
+    session = sessions.open(level!, { address: info.ip, port: info.port });
+  });
+
+  client.on('session', (accept, reject) => {
+    if (!session) return reject();
+    handleSessionChannel(accept, session, session.log);
+  });
+  // Forwarding, agent and global requests: the client issue. Refused cleanly until then.
+  client.on('tcpip', (_accept, reject) => reject());
+  client.on('openssh.streamlocal', (_accept, reject) => reject());
+  client.on('request', (_accept, reject) => reject?.());
+
+  client.on('close', () => {
+    if (session) void sessions.close(session, endReason);
+  });
+}
