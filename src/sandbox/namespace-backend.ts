@@ -3,7 +3,7 @@
 // user. It owns <stateDir>/sandboxes (one record per live sandbox) and <stateDir>/mnt (an empty
 // mount point that every sandbox mounts over in its own namespace). It never mounts on the host.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { WargateError } from '../errors/catalog.js';
@@ -65,7 +65,16 @@ export class NamespaceBackend implements SandboxBackend {
       await this.records.write(spec.id, child.pid!);
       const sandbox = new NamespaceSandbox(spec.id, child, nsPid, () => this.forget(spec.id));
       this.options.logger.info(
-        { event: 'sandbox.start', sandbox: spec.id, pid: child.pid, nsPid, ms: Math.round(performance.now() - started) },
+        {
+          event: 'sandbox.start',
+          sandbox: spec.id,
+          pid: child.pid,
+          nsPid,
+          // The namespaces' identities, so an operator (or a test) can prove nothing of them is left.
+          pidns: readlinkSync(`/proc/${nsPid}/ns/pid`),
+          mntns: readlinkSync(`/proc/${nsPid}/ns/mnt`),
+          ms: Math.round(performance.now() - started),
+        },
         'sandbox started',
       );
       return sandbox;
@@ -169,11 +178,12 @@ class NamespaceSandbox implements Sandbox {
 
   async destroy(): Promise<void> {
     if (!this.gone) {
-      // Closing the lifeline ends PID 1; the signals make it immediate. The kernel then kills every
-      // process left in the pid namespace, and the mounts go with the mount namespace.
+      // Closing the lifeline ends PID 1; SIGKILL makes it immediate. The kernel then kills every
+      // process left in the pid namespace, and the mounts go with the mount namespace. unshare is
+      // left to reap PID 1 and exit, so `ended` means all of it is gone (killing unshare first
+      // would orphan PID 1 to the host's init, to be reaped whenever that gets to it).
       this.child.stdin!.destroy();
       signalProcess(this.nsPid, 'SIGKILL');
-      this.child.kill('SIGKILL');
     }
     await this.ended;
   }

@@ -1,0 +1,107 @@
+// Starts the real gateway (bin/wargate serve) on a free port with a private state dir, collects its
+// JSON log lines, and stops it. Tests read the structured logs instead of guessing from timing.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const WARGATE = join(REPO, 'bin/wargate');
+
+export interface LogEntry {
+  event?: string;
+  msg?: string;
+  [key: string]: unknown;
+}
+
+export interface GatewayOptions {
+  /** Reuse a state dir (to test restarts); a fresh temporary one otherwise. */
+  stateDir?: string;
+  keepalive?: { intervalSeconds: number; countMax: number };
+}
+
+export class TestGateway {
+  readonly logs: LogEntry[] = [];
+  private waiters: { pred: (e: LogEntry) => boolean; resolve: (e: LogEntry) => void }[] = [];
+  port = 0;
+
+  private constructor(
+    readonly proc: ChildProcess,
+    readonly stateDir: string,
+    private readonly ownsStateDir: boolean,
+  ) {
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      let entry: LogEntry;
+      try {
+        entry = JSON.parse(line) as LogEntry;
+      } catch {
+        entry = { msg: line };
+      }
+      this.logs.push(entry);
+      this.waiters = this.waiters.filter((w) => (w.pred(entry) ? (w.resolve(entry), false) : true));
+    });
+    proc.stderr!.on('data', (d: Buffer) => process.stderr.write(`[gateway stderr] ${d}`));
+  }
+
+  static async start(options: GatewayOptions = {}): Promise<TestGateway> {
+    const ownsStateDir = options.stateDir === undefined;
+    const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'wargate-test-'));
+    const config = join(stateDir, 'test-config.yaml');
+    const keepalive = options.keepalive ?? { intervalSeconds: 10, countMax: 3 };
+    writeFileSync(
+      config,
+      [
+        'listen: { host: 127.0.0.1, port: 0 }',
+        `stateDir: ${stateDir}`,
+        `games: [${join(REPO, 'games/demo')}]`,
+        `keepalive: { intervalSeconds: ${keepalive.intervalSeconds}, countMax: ${keepalive.countMax} }`,
+        'log: { level: debug }',
+      ].join('\n'),
+    );
+    const proc = spawn(process.execPath, [WARGATE, 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const gw = new TestGateway(proc, stateDir, ownsStateDir);
+    const exited = once(proc, 'exit').then(([code]) => {
+      throw new Error(`gateway exited with ${code} before listening: ${JSON.stringify(gw.logs.slice(-3))}`);
+    });
+    const listening = await Promise.race([gw.waitFor((e) => e.event === 'gateway.listening', 60_000), exited]);
+    gw.port = listening.port as number;
+    return gw;
+  }
+
+  /** Resolves with the first log entry (past or future) that matches. */
+  waitFor(pred: (e: LogEntry) => boolean, timeoutMs = 10_000): Promise<LogEntry> {
+    const seen = this.logs.find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolvePromise, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms`)), timeoutMs);
+      this.waiters.push({ pred, resolve: (e) => (clearTimeout(timer), resolvePromise(e)) });
+    });
+  }
+
+  /** Log entries of one event type. */
+  events(event: string): LogEntry[] {
+    return this.logs.filter((e) => e.event === event);
+  }
+
+  password(level: string): string {
+    if (level === 'level0') return 'level0';
+    const file = join(this.stateDir, 'games/demo/passwords.json');
+    return (JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>)[level];
+  }
+
+  /** SIGTERM and wait: the gateway destroys every live sandbox on the way out. */
+  async stop(): Promise<void> {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) {
+      this.proc.kill('SIGTERM');
+      await once(this.proc, 'exit');
+    }
+  }
+
+  /** Removes the temporary state dir, if this gateway made it. */
+  cleanup(): void {
+    if (this.ownsStateDir) rmSync(this.stateDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,78 @@
+// Proof that nothing of a sandbox is left: no process in any of its namespaces (this covers daemons
+// that double-forked and host-side helpers that entered it), no host mount under the state dir, and
+// no record in the state dir. Sandboxes are identified by the namespaces the gateway logged.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, readlinkSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TestGateway } from './gateway.js';
+
+/** Host pids of processes whose pid or mount namespace is one of `namespaces`. */
+export function processesIn(namespaces: Set<string>): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    for (const ns of ['pid', 'mnt']) {
+      try {
+        if (namespaces.has(readlinkSync(`/proc/${entry}/ns/${ns}`))) {
+          found.push(Number(entry));
+          break;
+        }
+      } catch {
+        // the process ended while we looked
+      }
+    }
+  }
+  return found;
+}
+
+export function sandboxNamespaces(gw: TestGateway): Set<string> {
+  const set = new Set<string>();
+  for (const e of gw.events('sandbox.start')) {
+    set.add(e.pidns as string);
+    set.add(e.mntns as string);
+  }
+  return set;
+}
+
+export function liveLeftovers(gw: TestGateway): string[] {
+  const problems: string[] = [];
+  const pids = processesIn(sandboxNamespaces(gw));
+  if (pids.length > 0) problems.push(`processes still in sandbox namespaces: ${pids.map(describe).join(", ")}`);
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(gw.stateDir));
+  if (mounts.length > 0) problems.push(`host mounts under the state dir: ${mounts.join(' | ')}`);
+  const records = join(gw.stateDir, 'sandboxes');
+  const left = existsSync(records) ? readdirSync(records) : [];
+  if (left.length > 0) problems.push(`sandbox records left: ${left.join(', ')}`);
+  const mnt = join(gw.stateDir, 'mnt');
+  if (existsSync(mnt) && readdirSync(mnt).length > 0) problems.push('the shared mount point is not empty');
+  return problems;
+}
+
+/** Waits up to `withinMs` for every sandbox the gateway started to be entirely gone. */
+export async function assertNothingLeft(gw: TestGateway, withinMs = 1000): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  let problems = liveLeftovers(gw);
+  while (problems.length > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 25));
+    problems = liveLeftovers(gw);
+  }
+  assert.deepEqual(problems, [], `leftovers after ${withinMs} ms`);
+}
+
+/** How many processes are in the sandbox namespaces right now (for tests that expect some). */
+export function countSandboxProcesses(gw: TestGateway): number {
+  return processesIn(sandboxNamespaces(gw)).length;
+}
+
+function describe(pid: number): string {
+  try {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+    const ppid = /PPid:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    const state = /State:\s+(.*)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+    return `${pid} (ppid ${ppid}, ${state}: ${cmd.slice(0, 80)})`;
+  } catch {
+    return String(pid);
+  }
+}
