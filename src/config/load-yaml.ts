@@ -56,6 +56,8 @@ export function parseYaml<S extends z.ZodType>(text: string, file: string, schem
   const problems = result.error.issues.map((issue): ConfigProblem => {
     // Point at the deepest node that exists: a missing field is reported at its parent.
     const path = issue.path.filter((k): k is string | number => typeof k !== 'symbol');
+    // An unknown key is reported at the key itself, not at the mapping that holds it.
+    if (issue.code === 'unrecognized_keys') path.push(issue.keys[0]);
     let node: unknown;
     for (let depth = path.length; depth >= 0 && !isNode(node); depth--) {
       node = depth === 0 ? doc.contents : doc.getIn(path.slice(0, depth), true);

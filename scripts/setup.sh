@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what wargate needs on Debian 12, idempotently: apt packages (only those missing),
+# npm dependencies (only when the lock file changed), and the TypeScript build.
+# Usage: scripts/setup.sh [--with-test-clients]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: run as root (wargate creates namespaces and mounts; apt needs root too)" >&2
+  exit 1
+fi
+
+# Runtime: the sandbox chain (util-linux, bsdutils' script, mount, iproute2), the demo game's
+# setuid program (gcc), and the build of the native addons (ssh2's crypto, node-pty).
+packages=(util-linux bsdutils mount iproute2 procps bash dash gcc libc6-dev make g++ python3)
+if [ "${1:-}" = "--with-test-clients" ]; then
+  packages+=(openssh-client python3-paramiko)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v node >/dev/null || ! node -e 'process.exit(+process.versions.node.split(".")[0] < 20)'; then
+  echo "setup: Node.js 20 or later is required (found: $(node --version 2>/dev/null || echo none))" >&2
+  exit 1
+fi
+
+# npm ci only when package-lock.json changed since the last install.
+stamp=node_modules/.wargate-lock.sha256
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$want" > "$stamp"
+fi
+
+npm run --silent build
