@@ -1,0 +1,127 @@
+// Login latency of an interactive shell through the real gateway, as a player feels it.
+//
+//   node dist/bench/login-latency.js [--count 100] [--ssh-count 20]
+//
+// 1. paramiko (one /usr/bin/python3 process, bench/paramiko_login.py): COUNT sequential logins,
+//    each timed from the start of the TCP connect to the first byte on an interactive shell channel
+//    (pty-req + shell), and to the shell prompt; then the connection is closed.
+// 2. The OpenSSH client: SSH_COUNT sequential `ssh -tt ... level0@127.0.0.1 exit`, wall time of the
+//    whole client process (fork/exec of ssh and of the askpass helper included).
+// 3. The gateway's own view: `ms` of its 'sandbox.start' log events (spawn to the sandbox's ready line).
+// Then the gateway is stopped and nothing of any sandbox may be left. Figures only: no timing asserts.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { collect, PYTHON, sshCommand } from '../test/helpers/clients.js';
+import { REPO, TestGateway } from '../test/helpers/gateway.js';
+import { assertNothingLeft } from '../test/helpers/leftovers.js';
+import { intArg, summaryLine } from './lib.js';
+
+interface LoginTiming {
+  i: number;
+  error?: string;
+  tcp: number;
+  kex: number;
+  auth: number;
+  open: number;
+  pty: number;
+  shell: number;
+  first: number;
+  prompt: number;
+  total: number;
+}
+
+async function paramikoLogins(gw: TestGateway, count: number): Promise<LoginTiming[]> {
+  const child = spawn(PYTHON, [join(REPO, 'bench/paramiko_login.py')], {
+    env: { ...process.env, WG_PORT: String(gw.port), WG_USER: 'level0', WG_PASSWORD: gw.password('level0'), WG_COUNT: String(count) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = once(child, 'exit');
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const results: LoginTiming[] = [];
+  for await (const line of createInterface({ input: child.stdout! })) {
+    const r = JSON.parse(line) as LoginTiming & { done?: boolean };
+    if (r.done) break;
+    results.push(r);
+  }
+  const [code] = (await exited) as [number | null];
+  if (code !== 0) throw new Error(`paramiko_login.py exited ${code}: ${stderr}`);
+  return results;
+}
+
+async function opensshLogins(gw: TestGateway, count: number): Promise<{ ms: number[]; failures: string[] }> {
+  const ms: number[] = [];
+  const failures: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const { argv, env } = sshCommand(gw, 'level0', ['-tt', '--', 'exit']);
+    const started = performance.now();
+    const r = await collect(spawn('ssh', argv, { env, stdio: ['pipe', 'pipe', 'pipe'] }), '');
+    const elapsed = performance.now() - started;
+    if (r.code === 0) ms.push(elapsed);
+    else failures.push(`#${i}: exit ${r.code ?? r.signal}: ${r.stderr.trim().slice(0, 200)}`);
+  }
+  return { ms, failures };
+}
+
+async function main(): Promise<void> {
+  const count = intArg('count', 100);
+  const sshCount = intArg('ssh-count', 20);
+  const gw = await TestGateway.start();
+  let failed = false;
+  try {
+    console.log(`wargate login latency — gateway pid ${gw.proc.pid} on 127.0.0.1:${gw.port}, ${new Date().toISOString()}`);
+    console.log(`host load average at start: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+
+    // One throw-away login so the first measured one does not pay for cold caches alone.
+    await paramikoLogins(gw, 1);
+    const warmSandboxes = gw.events('sandbox.start').length;
+
+    const results = await paramikoLogins(gw, count);
+    const ok = results.filter((r) => !r.error);
+    const errors = results.filter((r) => r.error);
+    const paramikoSandboxes = gw.events('sandbox.start').slice(warmSandboxes);
+
+    console.log(`\nparamiko 2.12, ${count} sequential interactive logins (pty + shell), ${errors.length} failed`);
+    console.log(summaryLine('connect -> first byte', ok.map((r) => r.first)));
+    console.log(summaryLine('connect -> shell prompt', ok.map((r) => r.prompt)));
+    console.log('  breakdown (ms from connect start, p50):');
+    for (const phase of ['tcp', 'kex', 'auth', 'open', 'pty', 'shell', 'first', 'prompt', 'total'] as const) {
+      console.log('  ' + summaryLine(phase, ok.map((r) => r[phase])));
+    }
+    for (const e of errors.slice(0, 5)) console.log(`  failure #${e.i}: ${e.error}`);
+
+    const sshStart = gw.events('sandbox.start').length;
+    const { ms: sshMs, failures } = await opensshLogins(gw, sshCount);
+    const sshSandboxes = gw.events('sandbox.start').slice(sshStart);
+    console.log(`\nOpenSSH client, ${sshCount} sequential \`ssh -tt level0@127.0.0.1 exit\` (whole process wall time), ${failures.length} failed`);
+    console.log(summaryLine('ssh -tt ... exit', sshMs));
+    for (const f of failures.slice(0, 5)) console.log(`  failure ${f}`);
+
+    console.log(`\ngateway log 'sandbox.start' ms (spawn of the unshare chain to its ready line)`);
+    console.log(summaryLine('during paramiko logins', paramikoSandboxes.map((e) => e.ms as number)));
+    console.log(summaryLine('during OpenSSH logins', sshSandboxes.map((e) => e.ms as number)));
+    const ends = gw.events('session.end');
+    console.log(summaryLine('session.end cleanupMs', ends.map((e) => e.cleanupMs as number)));
+    const otherErrors = gw.logs.filter((e) => typeof e.level === 'number' && (e.level as number) >= 50);
+    if (otherErrors.length > 0) console.log(`gateway errors logged: ${otherErrors.length}, first: ${JSON.stringify(otherErrors[0])}`);
+  } catch (err) {
+    failed = true;
+    console.error('benchmark failed:', err);
+  } finally {
+    await gw.stop();
+    try {
+      await assertNothingLeft(gw, 5000);
+      console.log('\nleftovers: none');
+    } catch (err) {
+      failed = true;
+      console.log(`\nleftovers: ${(err as Error).message}`);
+    }
+    gw.cleanup();
+  }
+  process.exitCode = failed ? 1 : 0;
+}
+
+await main();
