@@ -1,6 +1,6 @@
 // The script that becomes PID 1 of a sandbox. It runs as root in fresh mount, pid, uts, ipc and
 // net namespaces (made by unshare), builds the root filesystem there, pivots into it, then stays
-// as the namespace's init: it reaps orphans and exits when the gateway's pipe closes.
+// as the namespace's init: orphans are reaped by the kernel, and it exits when the gateway's pipe closes.
 // It must never mount anything outside its private mount namespace.
 
 /**
@@ -8,9 +8,9 @@
  * WG_MNT mount point (an empty host dir, private to this namespace), WG_HOST hostname,
  * WG_SIZE tmpfs size of the writable layer, WG_INODES its inode cap, WG_LOWER overlay lowerdir.
  *
- * Lifetime, by construction: fd 0 is a pipe whose only writer is the gateway. `cat` reads it
- * until EOF, which comes when the gateway closes it (session end) or dies (even by SIGKILL).
- * Then `wait` returns, PID 1 exits, and the kernel kills every process left in the namespace.
+ * Lifetime, by construction: fd 0 is a pipe whose only writer is the gateway. PID 1 ends up as
+ * `cat` reading it until EOF, which comes when the gateway closes it (session end) or dies (even
+ * by SIGKILL). Then PID 1 exits, and the kernel kills every process left in the namespace.
  * Every mount below lives in this mount namespace only and vanishes with its last process.
  */
 export const INIT_SCRIPT = String.raw`
@@ -58,10 +58,11 @@ rmdir /.wargate-oldroot
 cd /
 
 echo "ready $HOSTPID"
-exec 3<&0 1>/dev/null 2>&1
-cat <&3 >/dev/null 3<&- &
-exec 0</dev/null 3<&-
-wait
+exec 1>/dev/null 2>&1
+# From here PID 1 is cat. With SIGCHLD ignored (set by env, kept across exec), the kernel reaps
+# every orphan that ends up under PID 1 as soon as it exits: no waiting loop, no extra process.
+# (dash's own trap '' CHLD does not reach the exec'd program.)
+exec /usr/bin/env --ignore-signal=CHLD /usr/bin/cat
 `;
 
 /** argv that runs INIT_SCRIPT, which is passed as WG_INIT in the environment. */
