@@ -131,6 +131,22 @@ test('pty: a terminal of the sandbox, with the requested size, that follows resi
   });
 });
 
+test('hangup(): ends a terminal session and a command, and the sandbox lives on', async () => {
+  await withSandbox(async (sb) => {
+    const shell = await sb.spawn(spec(undefined, { pty: { term: 'xterm', cols: 80, rows: 24 } }));
+    const cmd = await sb.spawn(spec('sleep 1000'));
+    shell.stdout.resume();
+    cmd.stdout.resume();
+    shell.hangup();
+    cmd.hangup();
+    assert.deepEqual(await shell.exited, { signal: 'HUP', coreDumped: false });
+    assert.deepEqual(await cmd.exited, { signal: 'HUP', coreDumped: false });
+    const after = await sb.spawn(spec('echo alive'));
+    after.stdin.end();
+    assert.equal((await output(after)).out, 'alive\n');
+  });
+});
+
 test('processes of one sandbox share it; destroy() kills double-forked daemons', async () => {
   await withSandbox(async (sb) => {
     const a = await sb.spawn(spec('echo shared > /tmp/mark; setsid nohup sleep 1000 >/dev/null 2>&1 & echo started'));

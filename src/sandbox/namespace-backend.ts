@@ -68,7 +68,7 @@ export class NamespaceBackend implements SandboxBackend {
         {
           event: 'sandbox.start',
           sandbox: spec.id,
-          pid: child.pid,
+          unsharePid: child.pid,
           nsPid,
           // The namespaces' identities, so an operator (or a test) can prove nothing of them is left.
           pidns: readlinkSync(`/proc/${nsPid}/ns/pid`),

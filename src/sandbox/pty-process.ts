@@ -44,6 +44,8 @@ export function spawnPtyProcess(argv: string[], env: Record<string, string>, siz
     });
   });
 
+  const relays = () => (done ? [] : childrenOf(term.pid));
+
   return {
     stdin,
     stdout,
@@ -53,15 +55,17 @@ export function spawnPtyProcess(argv: string[], env: Record<string, string>, siz
       if (!done) term.resize(cols, rows);
     },
     signal(name) {
-      if (done) return;
       // host nsenter -> script (relay, inside) -> the player's program: signal the program.
-      for (const relay of childrenOf(term.pid)) {
+      for (const relay of relays()) {
         for (const pid of childrenOf(relay)) signalProcess(pid, `SIG${name}` as NodeJS.Signals);
       }
     },
     hangup() {
-      // Closing the master hangs up the terminal: the kernel sends SIGHUP to its session.
-      if (!done) (term as unknown as { destroy(): void }).destroy();
+      // Hang up the relay inside the sandbox, which hangs up the player's terminal. Not the host
+      // pty: that would SIGHUP nsenter first, and the orphaned relay would be adopted by the host's
+      // init (nsenter is outside the sandbox's pid namespace), whose slowness in reaping it would
+      // then hold the whole sandbox's teardown. nsenter exits once the relay has.
+      for (const relay of relays()) signalProcess(relay, 'SIGHUP');
     },
   };
 }
