@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -14,13 +14,17 @@ import { NamespaceBackend } from '../src/sandbox/namespace-backend.js';
 import { childrenOf, processStartTime } from '../src/sandbox/procfs.js';
 import type { ProcessSpec, Sandbox, SandboxBackend, SandboxProcess } from '../src/sandbox/types.js';
 import { REPO } from './helpers/gateway.js';
-import { processesIn } from './helpers/leftovers.js';
+import { parentOf, processesIn } from './helpers/leftovers.js';
 
 let stateDir: string;
 let backend: SandboxBackend;
 let level: Level;
 let counter = 0;
 const namespaces = new Set<string>();
+/** Open pid namespaces of the sandboxes: pinned, their numbers cannot be reused by other sandboxes. */
+const pins: number[] = [];
+/** Sandbox processes: all in their pid namespaces, and this test's host-side helpers in their mount namespaces. */
+const leftovers = () => processesIn(namespaces, (pid, ns) => ns.startsWith('pid:') || parentOf(pid) === process.pid);
 
 before(() => {
   stateDir = mkdtempSync(join(tmpdir(), 'wargate-conformance-'));
@@ -30,7 +34,8 @@ before(() => {
 });
 
 after(() => {
-  assert.deepEqual(processesIn(namespaces), [], 'processes left in sandbox namespaces');
+  assert.deepEqual(leftovers(), [], 'processes left in sandbox namespaces');
+  for (const fd of pins) closeSync(fd);
   assert.deepEqual(readdirSync(join(stateDir, 'sandboxes')), [], 'records left');
   rmSync(stateDir, { recursive: true, force: true });
 });
@@ -43,13 +48,15 @@ async function withSandbox(fn: (sb: Sandbox) => Promise<void>): Promise<void> {
     writableSize: '16m',
     writableInodes: 1024,
   });
-  for (const ns of ['pid', 'mnt']) namespaces.add(readlinkSync(`/proc/${nsPidOf(sb)}/ns/${ns}`));
+  const nsPid = nsPidOf(sb);
+  for (const ns of ['pid', 'mnt']) namespaces.add(readlinkSync(`/proc/${nsPid}/ns/${ns}`));
+  pins.push(openSync(`/proc/${nsPid}/ns/pid`, 'r'));
   try {
     await fn(sb);
   } finally {
     await sb.destroy();
   }
-  assert.deepEqual(processesIn(namespaces), [], 'destroy() resolved while processes remain');
+  assert.deepEqual(leftovers(), [], 'destroy() resolved while processes remain');
 }
 
 /** The sandbox's PID 1 on the host: the only child of unshare. */
@@ -139,11 +146,12 @@ test('hangup(): ends a terminal session and a command, and the sandbox lives on'
     cmd.stdout.resume();
     shell.hangup();
     cmd.hangup();
-    assert.deepEqual(await shell.exited, { signal: 'HUP', coreDumped: false });
+    await shell.exited; // the status of a hung-up terminal session goes nowhere: it only has to end
     assert.deepEqual(await cmd.exited, { signal: 'HUP', coreDumped: false });
-    const after = await sb.spawn(spec('echo alive'));
+    // The relay has been reaped (nsenter exits only after that), and the sandbox lives on.
+    const after = await sb.spawn(spec('pgrep -c -x script; echo alive'));
     after.stdin.end();
-    assert.equal((await output(after)).out, 'alive\n');
+    assert.equal((await output(after)).out, '0\nalive\n');
   });
 });
 

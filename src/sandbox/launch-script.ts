@@ -22,4 +22,13 @@ export const PLAIN_ARGV = ['/bin/bash', '-c', RUN_LAUNCH];
  * it to the gateway's host-side pty (so `tty` names /dev/pts/N inside, and resizes follow).
  * `script -c` runs its command with $SHELL, which is therefore /bin/sh until the launcher sets it.
  */
-export const PTY_ARGV = ['/usr/bin/script', '--quiet', '--flush', '--return', '--command', `exec /bin/bash -c '${RUN_LAUNCH}'`, '/dev/null'];
+export const PTY_ARGV = ['/usr/bin/env', '--default-signal=HUP', '/usr/bin/script', '--quiet', '--flush', '--return', '--command', `exec /bin/bash -c '${RUN_LAUNCH}'`, '/dev/null'];
+
+/**
+ * Runs the host-side nsenter of a pty session with SIGHUP ignored (PTY_ARGV restores it inside).
+ * A hangup of the host pty (the client left, or the gateway died) then reaches the relay inside,
+ * while nsenter lives on to reap it. Were nsenter to die first, the relay would be adopted by the
+ * host's init (nsenter is outside the sandbox's pid namespace), and the sandbox's teardown would
+ * wait for however long that init takes to reap it (seconds, on some hosts).
+ */
+export const PTY_HOST_PREFIX = ['/usr/bin/env', '--ignore-signal=HUP'];

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { WargateError } from '../errors/catalog.js';
-import { childrenOf, signalProcess } from './procfs.js';
+import { childrenOf, hangUpChildren, signalProcess } from './procfs.js';
 import type { ExitStatus, SandboxProcess } from './types.js';
 
 export async function spawnPipeProcess(argv: string[], env: Record<string, string>): Promise<SandboxProcess> {
@@ -34,7 +34,7 @@ export async function spawnPipeProcess(argv: string[], env: Record<string, strin
     signal,
     hangup() {
       child.stdin.destroy();
-      signal('HUP');
+      if (!done && child.pid !== undefined) hangUpChildren(child.pid, exited);
     },
   };
 

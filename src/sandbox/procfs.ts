@@ -44,3 +44,17 @@ export function signalProcess(pid: number, signal: NodeJS.Signals | number): boo
     throw err;
   }
 }
+
+/**
+ * Hangs up the in-sandbox side of a host-side nsenter: SIGHUP to its children now and every 100 ms
+ * until `ended` settles. One signal is not enough: a child that is still starting (not yet forked,
+ * or with SIGHUP still ignored on its way to the program) would miss it.
+ */
+export function hangUpChildren(pid: number, ended: Promise<unknown>): void {
+  const hup = () => {
+    for (const child of childrenOf(pid)) signalProcess(child, 'SIGHUP');
+  };
+  hup();
+  const timer = setInterval(hup, 100).unref();
+  void ended.finally(() => clearInterval(timer));
+}

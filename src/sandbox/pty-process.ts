@@ -4,7 +4,7 @@
 import { constants } from 'node:os';
 import { Readable, Writable } from 'node:stream';
 import * as pty from 'node-pty';
-import { childrenOf, signalProcess } from './procfs.js';
+import { childrenOf, hangUpChildren, signalProcess } from './procfs.js';
 import type { ExitStatus, PtySpec, SandboxProcess } from './types.js';
 
 const signalNames = new Map(Object.entries(constants.signals).map(([name, num]) => [num, name.replace(/^SIG/, '')]));
@@ -44,8 +44,6 @@ export function spawnPtyProcess(argv: string[], env: Record<string, string>, siz
     });
   });
 
-  const relays = () => (done ? [] : childrenOf(term.pid));
-
   return {
     stdin,
     stdout,
@@ -56,16 +54,17 @@ export function spawnPtyProcess(argv: string[], env: Record<string, string>, siz
     },
     signal(name) {
       // host nsenter -> script (relay, inside) -> the player's program: signal the program.
-      for (const relay of relays()) {
+      for (const relay of done ? [] : childrenOf(term.pid)) {
         for (const pid of childrenOf(relay)) signalProcess(pid, `SIG${name}` as NodeJS.Signals);
       }
     },
     hangup() {
-      // Hang up the relay inside the sandbox, which hangs up the player's terminal. Not the host
-      // pty: that would SIGHUP nsenter first, and the orphaned relay would be adopted by the host's
-      // init (nsenter is outside the sandbox's pid namespace), whose slowness in reaping it would
-      // then hold the whole sandbox's teardown. nsenter exits once the relay has.
-      for (const relay of relays()) signalProcess(relay, 'SIGHUP');
+      if (done) return;
+      // Closing the master hangs up the terminal: the kernel sends SIGHUP to its foreground group,
+      // the relay inside. nsenter ignores it (see PTY_HOST_PREFIX) and exits once the relay has.
+      (term as unknown as { destroy(): void }).destroy();
+      // The relay may still be starting (HUP still ignored) and miss that: hang it up directly too.
+      hangUpChildren(term.pid, exited);
     },
   };
 }

@@ -2,7 +2,7 @@
 // JSON log lines, and stops it. Tests read the structured logs instead of guessing from timing.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -41,6 +41,7 @@ export class TestGateway {
         entry = { msg: line };
       }
       this.logs.push(entry);
+      if (entry.event === 'sandbox.start') this.pin(entry);
       this.waiters = this.waiters.filter((w) => (w.pred(entry) ? (w.resolve(entry), false) : true));
     });
     proc.stderr!.on('data', (d: Buffer) => process.stderr.write(`[gateway stderr] ${d}`));
@@ -69,6 +70,22 @@ export class TestGateway {
     const listening = await Promise.race([gw.waitFor((e) => e.event === 'gateway.listening', 60_000), exited]);
     gw.port = listening.port as number;
     return gw;
+  }
+
+  /**
+   * Holds each sandbox's pid namespace open, so the kernel cannot give its inode number to another
+   * namespace while this gateway's tests look for leftovers by that number. (A pid namespace holds
+   * no processes or memory by being open; mount namespaces are not pinned, as that would keep mounts.)
+   */
+  private readonly pins: number[] = [];
+  private pin(entry: LogEntry): void {
+    try {
+      const fd = openSync(`/proc/${entry.nsPid as number}/ns/pid`, 'r');
+      if (`pid:[${fstatSync(fd).ino}]` === entry.pidns) this.pins.push(fd);
+      else closeSync(fd);
+    } catch {
+      // the sandbox has already ended
+    }
   }
 
   /** Resolves with the first log entry (past or future) that matches. */
@@ -100,8 +117,9 @@ export class TestGateway {
     }
   }
 
-  /** Removes the temporary state dir, if this gateway made it. */
+  /** Removes the temporary state dir, if this gateway made it, and releases the namespace pins. */
   cleanup(): void {
+    for (const fd of this.pins.splice(0)) closeSync(fd);
     if (this.ownsStateDir) rmSync(this.stateDir, { recursive: true, force: true });
   }
 }

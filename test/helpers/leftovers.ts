@@ -7,13 +7,14 @@ import { join } from 'node:path';
 import type { TestGateway } from './gateway.js';
 
 /** Host pids of processes whose pid or mount namespace is one of `namespaces`. */
-export function processesIn(namespaces: Set<string>): number[] {
+export function processesIn(namespaces: Set<string>, accept: (pid: number, ns: string) => boolean = () => true): number[] {
   const found: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    for (const ns of ['pid', 'mnt']) {
+    for (const kind of ['pid', 'mnt']) {
       try {
-        if (namespaces.has(readlinkSync(`/proc/${entry}/ns/${ns}`))) {
+        const ns = readlinkSync(`/proc/${entry}/ns/${kind}`);
+        if (namespaces.has(ns) && accept(Number(entry), ns)) {
           found.push(Number(entry));
           break;
         }
@@ -34,9 +35,29 @@ export function sandboxNamespaces(gw: TestGateway): Set<string> {
   return set;
 }
 
+/**
+ * Processes of this gateway's sandboxes: everything in their pid namespaces (pinned by TestGateway,
+ * so the numbers are not reused), and the host-side helpers in their mount namespaces, which are the
+ * gateway's children (orphans, if the gateway is dead). Mount namespace numbers can be reused by
+ * another gateway's sandboxes; the parent check keeps those out.
+ */
+export function gatewaySandboxProcesses(gw: TestGateway): number[] {
+  const gatewayAlive = gw.proc.exitCode === null && gw.proc.signalCode === null;
+  const parents = new Set(gatewayAlive ? [gw.proc.pid] : [gw.proc.pid, 1]);
+  return processesIn(sandboxNamespaces(gw), (pid, ns) => ns.startsWith('pid:') || parents.has(parentOf(pid)));
+}
+
+export function parentOf(pid: number): number | undefined {
+  try {
+    return Number(/PPid:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+  } catch {
+    return undefined;
+  }
+}
+
 export function liveLeftovers(gw: TestGateway): string[] {
   const problems: string[] = [];
-  const pids = processesIn(sandboxNamespaces(gw));
+  const pids = gatewaySandboxProcesses(gw);
   if (pids.length > 0) problems.push(`processes still in sandbox namespaces: ${pids.map(describe).join(", ")}`);
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
@@ -63,7 +84,7 @@ export async function assertNothingLeft(gw: TestGateway, withinMs = 1000): Promi
 
 /** How many processes are in the sandbox namespaces right now (for tests that expect some). */
 export function countSandboxProcesses(gw: TestGateway): number {
-  return processesIn(sandboxNamespaces(gw)).length;
+  return gatewaySandboxProcesses(gw).length;
 }
 
 function describe(pid: number): string {
