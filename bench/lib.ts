@@ -1,5 +1,7 @@
 // Small helpers shared by the benchmark scripts: argument parsing, percentiles, /proc readers.
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 
 /** `--name value` from argv, as a positive integer, or the default. */
 export function intArg(name: string, fallback: number): number {
@@ -90,3 +92,14 @@ export function commOf(pid: number): string {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Which code was measured and on what load: the tree changes while benchmarks run. */
+export function context(repo: string): string {
+  let head = '?';
+  try {
+    head = execFileSync('git', ['-C', repo, 'log', '-1', '--format=%h %s'], { encoding: 'utf8' }).trim();
+  } catch {
+    // not a git checkout
+  }
+  return `HEAD ${head}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`;
+}

@@ -1,6 +1,6 @@
 // Login latency of an interactive shell through the real gateway, as a player feels it.
 //
-//   node dist/bench/login-latency.js [--count 100] [--ssh-count 20]
+//   node dist/bench/login-latency.js [--count 100] [--ssh-count 20] [--client-nodelay]
 //
 // 1. paramiko (one /usr/bin/python3 process, bench/paramiko_login.py): COUNT sequential logins,
 //    each timed from the start of the TCP connect to the first byte on an interactive shell channel
@@ -11,13 +11,15 @@
 // Then the gateway is stopped and nothing of any sandbox may be left. Figures only: no timing asserts.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { collect, PYTHON, sshCommand } from '../test/helpers/clients.js';
 import { REPO, TestGateway } from '../test/helpers/gateway.js';
 import { assertNothingLeft } from '../test/helpers/leftovers.js';
-import { intArg, summaryLine } from './lib.js';
+import { context, intArg, summaryLine } from './lib.js';
+
+/** Diagnostic: TCP_NODELAY on paramiko's socket (see bench/README.md, Nagle stalls). */
+const clientNoDelay = process.argv.includes('--client-nodelay');
 
 interface LoginTiming {
   i: number;
@@ -35,7 +37,7 @@ interface LoginTiming {
 
 async function paramikoLogins(gw: TestGateway, count: number): Promise<LoginTiming[]> {
   const child = spawn(PYTHON, [join(REPO, 'bench/paramiko_login.py')], {
-    env: { ...process.env, WG_PORT: String(gw.port), WG_USER: 'level0', WG_PASSWORD: gw.password('level0'), WG_COUNT: String(count) },
+    env: { ...process.env, WG_PORT: String(gw.port), WG_USER: 'level0', WG_PASSWORD: gw.password('level0'), WG_COUNT: String(count), WG_NODELAY: clientNoDelay ? '1' : '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = once(child, 'exit');
@@ -73,7 +75,7 @@ async function main(): Promise<void> {
   let failed = false;
   try {
     console.log(`wargate login latency — gateway pid ${gw.proc.pid} on 127.0.0.1:${gw.port}, ${new Date().toISOString()}`);
-    console.log(`host load average at start: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+    console.log(context(REPO));
 
     // One throw-away login so the first measured one does not pay for cold caches alone.
     await paramikoLogins(gw, 1);
@@ -84,7 +86,7 @@ async function main(): Promise<void> {
     const errors = results.filter((r) => r.error);
     const paramikoSandboxes = gw.events('sandbox.start').slice(warmSandboxes);
 
-    console.log(`\nparamiko 2.12, ${count} sequential interactive logins (pty + shell), ${errors.length} failed`);
+    console.log(`\nparamiko 2.12, ${count} sequential interactive logins (pty + shell)${clientNoDelay ? ', client TCP_NODELAY' : ''}, ${errors.length} failed`);
     console.log(summaryLine('connect -> first byte', ok.map((r) => r.first)));
     console.log(summaryLine('connect -> shell prompt', ok.map((r) => r.prompt)));
     console.log('  breakdown (ms from connect start, p50):');
@@ -103,8 +105,6 @@ async function main(): Promise<void> {
     console.log(`\ngateway log 'sandbox.start' ms (spawn of the unshare chain to its ready line)`);
     console.log(summaryLine('during paramiko logins', paramikoSandboxes.map((e) => e.ms as number)));
     console.log(summaryLine('during OpenSSH logins', sshSandboxes.map((e) => e.ms as number)));
-    const ends = gw.events('session.end');
-    console.log(summaryLine('session.end cleanupMs', ends.map((e) => e.cleanupMs as number)));
     const otherErrors = gw.logs.filter((e) => typeof e.level === 'number' && (e.level as number) >= 50);
     if (otherErrors.length > 0) console.log(`gateway errors logged: ${otherErrors.length}, first: ${JSON.stringify(otherErrors[0])}`);
   } catch (err) {
@@ -112,6 +112,10 @@ async function main(): Promise<void> {
     console.error('benchmark failed:', err);
   } finally {
     await gw.stop();
+    const ends = gw.events('session.end');
+    console.log(`\ngateway log 'session.end' cleanupMs (sandbox destroy until every process is gone), ${ends.length} sessions`);
+    console.log(summaryLine('cleanupMs', ends.map((e) => e.cleanupMs as number)));
+    console.log(`  by reason: ${JSON.stringify(Object.fromEntries([...new Set(ends.map((e) => e.reason))].map((r) => [r, ends.filter((e) => e.reason === r).length])))}`);
     try {
       await assertNothingLeft(gw, 5000);
       console.log('\nleftovers: none');

@@ -11,7 +11,7 @@ Per login, all times in ms from the start of the TCP connect:
   shell   shell request accepted
   first   first byte received on the channel (the gateway's welcome text, or the shell's output)
   prompt  the shell prompt ("$ " or "# " at the end of what was received)
-then the connection is closed. Environment: WG_PORT, WG_USER, WG_PASSWORD, WG_COUNT.
+then the connection is closed. Environment: WG_PORT, WG_USER, WG_PASSWORD, WG_COUNT, WG_NODELAY (1: TCP_NODELAY on the client).
 Prints one JSON object per login on stdout, then {"done": true}.
 """
 import json
@@ -25,6 +25,8 @@ import paramiko
 
 PROMPT = re.compile(rb"[$#] $")
 TIMEOUT = 15.0
+# Diagnostic only: WG_NODELAY=1 turns off Nagle on the client socket (paramiko leaves it on).
+NODELAY = os.environ.get("WG_NODELAY") == "1"
 
 
 def login(port, user, password):
@@ -32,6 +34,8 @@ def login(port, user, password):
     r = {}
     t0 = time.perf_counter()
     sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    if NODELAY:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     r["tcp"] = ms()
     transport = paramiko.Transport(sock)
     try:

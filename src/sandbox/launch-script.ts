@@ -18,17 +18,8 @@ const RUN_LAUNCH = `eval "$WG_LAUNCH"`;
 export const PLAIN_ARGV = ['/bin/bash', '-c', RUN_LAUNCH];
 
 /**
- * With a pty, util-linux `script` allocates the terminal from the sandbox's own devpts and relays
- * it to the gateway's host-side pty (so `tty` names /dev/pts/N inside, and resizes follow).
- * `script -c` runs its command with $SHELL, which is therefore /bin/sh until the launcher sets it.
+ * With a pty (given by pty-relay as stdin/stdout/stderr, not yet a controlling terminal): util-linux
+ * setsid makes the player's shell the leader of a new session with that terminal as its controlling
+ * terminal, so job control works and a hangup reaches the player's processes, not host-side helpers.
  */
-export const PTY_ARGV = ['/usr/bin/env', '--default-signal=HUP', '/usr/bin/script', '--quiet', '--flush', '--return', '--command', `exec /bin/bash -c '${RUN_LAUNCH}'`, '/dev/null'];
-
-/**
- * Runs the host-side nsenter of a pty session with SIGHUP ignored (PTY_ARGV restores it inside).
- * A hangup of the host pty (the client left, or the gateway died) then reaches the relay inside,
- * while nsenter lives on to reap it. Were nsenter to die first, the relay would be adopted by the
- * host's init (nsenter is outside the sandbox's pid namespace), and the sandbox's teardown would
- * wait for however long that init takes to reap it (seconds, on some hosts).
- */
-export const PTY_HOST_PREFIX = ['/usr/bin/env', '--ignore-signal=HUP'];
+export const PTY_ARGV = ['/usr/bin/setsid', '--ctty', ...PLAIN_ARGV];

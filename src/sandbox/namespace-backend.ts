@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { WargateError } from '../errors/catalog.js';
 import { INIT_ARGV, INIT_SCRIPT } from './init-script.js';
-import { LAUNCH_SCRIPT, PLAIN_ARGV, PTY_ARGV, PTY_HOST_PREFIX } from './launch-script.js';
+import { LAUNCH_SCRIPT, PLAIN_ARGV, PTY_ARGV } from './launch-script.js';
 import { spawnPipeProcess } from './pipe-process.js';
 import { signalProcess } from './procfs.js';
 import { spawnPtyProcess } from './pty-process.js';
@@ -173,7 +173,8 @@ class NamespaceSandbox implements Sandbox {
       WG_LAUNCH: LAUNCH_SCRIPT,
     };
     if (spec.pty) env.TERM = spec.pty.term;
-    return spec.pty ? spawnPtyProcess([...PTY_HOST_PREFIX, ...argv], env, spec.pty) : spawnPipeProcess(argv, env);
+    if (!spec.pty) return spawnPipeProcess(argv, env);
+    return spawnPtyProcess(argv, env, { ptmx: `/proc/${this.nsPid}/root/dev/pts/ptmx`, owner: user.uid, size: spec.pty });
   }
 
   async destroy(): Promise<void> {

@@ -8,7 +8,7 @@ import { childrenOf, hangUpChildren, signalProcess } from './procfs.js';
 import type { ExitStatus, SandboxProcess } from './types.js';
 
 export async function spawnPipeProcess(argv: string[], env: Record<string, string>): Promise<SandboxProcess> {
-  const child = spawn(argv[0], argv.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(argv[0], argv.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   try {
     await once(child, 'spawn');
   } catch (err) {

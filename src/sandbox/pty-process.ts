@@ -1,70 +1,72 @@
-// A sandbox process on a terminal. The gateway holds a host-side pty (node-pty); inside the sandbox
-// util-linux `script` relays it to a pty of the sandbox's own devpts. Output is Buffers, not strings,
-// so binary output survives; node-pty pause/resume gives backpressure toward the SSH channel.
-import { constants } from 'node:os';
-import { Readable, Writable } from 'node:stream';
-import * as pty from 'node-pty';
-import { childrenOf, hangUpChildren, signalProcess } from './procfs.js';
+// A sandbox process on a terminal. The terminal comes from the sandbox's own devpts instance and is
+// relayed over pipes by pty-relay (a small C program of ours, on the host side), which passes on the
+// program's exact exit code or fatal signal. Resizes go to the relay's control pipe (fd 3).
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import type { Readable, Writable } from 'node:stream';
+import { WargateError } from '../errors/catalog.js';
+import { childrenOf, signalProcess } from './procfs.js';
 import type { ExitStatus, PtySpec, SandboxProcess } from './types.js';
 
-const signalNames = new Map(Object.entries(constants.signals).map(([name, num]) => [num, name.replace(/^SIG/, '')]));
+/** Built by `npm run build` next to the compiled JavaScript (dist/pty-relay). */
+export const PTY_RELAY = fileURLToPath(new URL('../../pty-relay', import.meta.url));
 
-export function spawnPtyProcess(argv: string[], env: Record<string, string>, size: PtySpec): SandboxProcess {
-  const term = pty.spawn(argv[0], argv.slice(1), {
-    name: size.term,
-    cols: size.cols,
-    rows: size.rows,
-    cwd: '/',
+export interface PtyOptions {
+  /** The sandbox's ptmx as seen from the host: /proc/<PID 1>/root/dev/pts/ptmx. */
+  ptmx: string;
+  /** The terminal is handed to this uid, as sshd does. */
+  owner: number;
+  size: PtySpec;
+}
+
+export async function spawnPtyProcess(argv: string[], env: Record<string, string>, options: PtyOptions): Promise<SandboxProcess> {
+  const { ptmx, owner, size } = options;
+  const relay = spawn(PTY_RELAY, [ptmx, String(size.cols), String(size.rows), String(owner), '--', ...argv], {
     env,
-    encoding: null,
+    stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+    // Its own session: an operator's Ctrl-C at the gateway's terminal never reaches a player.
+    detached: true,
   });
-  // node-pty rethrows stream errors nobody listens to; EIO at exit is routine.
-  (term as unknown as NodeJS.EventEmitter).on('error', () => {});
-
-  const stdout = new Readable({ read: () => term.resume() });
-  term.onData((data) => {
-    if (!stdout.push(data as unknown as Buffer)) term.pause();
-  });
-
-  const stdin = new Writable({
-    write(chunk: Buffer, _enc, callback) {
-      if (!done) term.write(chunk);
-      callback();
-    },
-    // End of input on a terminal: OpenSSH's sshd ignores it too (the player types ^D instead).
-    final: (callback) => callback(),
-  });
+  try {
+    await once(relay, 'spawn');
+  } catch (err) {
+    throw new WargateError('WG_ERR_PROCESS_START', `cannot start ${PTY_RELAY}: ${(err as Error).message}`, { cause: err });
+  }
+  const control = relay.stdio[3] as Writable;
+  for (const stream of [relay.stdin!, control]) stream.on('error', () => {});
+  // The relay's own errors (it exits 125) are not the player's output.
+  relay.stderr!.resume();
 
   let done = false;
   const exited = new Promise<ExitStatus>((resolve) => {
-    term.onExit(({ exitCode, signal }) => {
+    relay.once('close', (code, signal) => {
       done = true;
-      stdout.push(null);
-      resolve(signal ? { signal: signalNames.get(signal) ?? String(signal), coreDumped: false } : { code: exitCode });
+      resolve(signal ? { signal: signal.replace(/^SIG/, ''), coreDumped: false } : { code: code ?? 255 });
     });
   });
 
   return {
-    stdin,
-    stdout,
+    stdin: relay.stdin!,
+    stdout: relay.stdout as Readable,
     stderr: null,
     exited,
     resize(cols, rows) {
-      if (!done) term.resize(cols, rows);
+      if (!done) control.write(`${cols} ${rows}\n`);
     },
     signal(name) {
-      // host nsenter -> script (relay, inside) -> the player's program: signal the program.
-      for (const relay of done ? [] : childrenOf(term.pid)) {
-        for (const pid of childrenOf(relay)) signalProcess(pid, `SIG${name}` as NodeJS.Signals);
+      if (done || relay.pid === undefined) return;
+      // relay -> nsenter (host) -> the player's program (inside): signal the program.
+      for (const nsenter of childrenOf(relay.pid)) {
+        for (const pid of childrenOf(nsenter)) signalProcess(pid, `SIG${name}` as NodeJS.Signals);
       }
     },
     hangup() {
       if (done) return;
-      // Closing the master hangs up the terminal: the kernel sends SIGHUP to its foreground group,
-      // the relay inside. nsenter ignores it (see PTY_HOST_PREFIX) and exits once the relay has.
-      (term as unknown as { destroy(): void }).destroy();
-      // The relay may still be starting (HUP still ignored) and miss that: hang it up directly too.
-      hangUpChildren(term.pid, exited);
+      // The relay closes the terminal's master: the kernel sends SIGHUP to the player's session.
+      // Its output has no reader any more: unblock a relay stuck writing to us.
+      relay.kill('SIGHUP');
+      relay.stdout!.destroy();
     },
   };
 }

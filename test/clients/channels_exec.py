@@ -2,16 +2,20 @@
 
 WG_ARGS: {"command": str, "stdin"?: str (sent, then EOF), "stdinBytes"?: int (that many 'x' bytes,
 then EOF), "pty"?: {"term", "cols", "rows"}, "env"?: {name: value} (sent without want-reply, as
-paramiko does), "envReply"?: [[name, value], ...] (sent WITH want-reply; the answers are reported)}
+paramiko does), "envReply"?: [[name, value], ...] (each sent WITH want-reply
+on a probe channel of its own; the answers are reported)}
 Prints {"stdout", "stderr", "status" (paramiko: -1 when no exit-status came), "timedOut", "envReplies"}.
 """
 from channels_lib import ARGS, connect, emit, env_request, read_all
 
 client = connect()
-chan = client.get_transport().open_session()
 env_replies = {}
 for name, value in ARGS.get("envReply", []):
-    env_replies[name] = env_request(chan, name, value)
+    # paramiko closes a channel whose request failed: one probe channel per variable
+    probe = client.get_transport().open_session()
+    env_replies[name] = env_request(probe, name, value)
+    probe.close()
+chan = client.get_transport().open_session()
 if ARGS.get("env"):
     chan.update_environment(ARGS["env"])
 pty = ARGS.get("pty")

@@ -2,7 +2,7 @@
 bytes, then waits for a regular expression in what comes back.
 
 WG_ARGS: {"term", "cols", "rows", "command"?: str (exec with the pty; a shell otherwise),
-          "steps": [{"resize"?: [cols, rows], "send"?: str, "expect": regex, "timeout"?: s}],
+          "steps": [{"resize"?: [cols, rows], "pause"?: s, "send"?: str, "expect": regex, "timeout"?: s}],
           "closeTimeout"?: s}
 Stops at the first step that times out. After the steps, reads until the channel closes.
 Prints {"steps": [{"output", "matched", "seconds"}], "rest", "status", "timedOut"}.
@@ -25,6 +25,8 @@ for step in ARGS["steps"]:
     started = time.time()
     if "resize" in step:
         chan.resize_pty(width=step["resize"][0], height=step["resize"][1])
+    if "pause" in step:
+        time.sleep(step["pause"])
     if "send" in step:
         chan.sendall(step["send"].encode("utf-8"))
     output, matched = ex.expect(step["expect"], step.get("timeout", 10))

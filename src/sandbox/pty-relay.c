@@ -1,0 +1,215 @@
+/*
+ * pty-relay: gives a program started in a sandbox a terminal of the sandbox's own devpts instance,
+ * and relays that terminal to the gateway over plain pipes.
+ *
+ * It runs on the host, as root, as the gateway's child, and never inside the sandbox: the player
+ * cannot see, signal or trace it. It opens the sandbox's ptmx through /proc/PID/root (so the pty
+ * belongs to the sandbox's devpts and `tty` names /dev/pts/N inside), hands the slave to its child
+ * (nsenter ... the player's shell), and passes on the child's exact wait status: an exit code as its
+ * own exit code, a fatal signal by dying of the same signal. util-linux `script` would turn the
+ * latter into exit code 128+N, which is why this exists.
+ *
+ * usage: pty-relay PTMX COLS ROWS OWNER_UID -- PROGRAM [ARG...]
+ *   fd 0: input for the terminal (end of input is ignored, as sshd does for a pty)
+ *   fd 1: what the terminal shows
+ *   fd 2: the relay's own errors
+ *   fd 3: control pipe: lines "COLS ROWS" resize the terminal
+ * SIGHUP hangs up the terminal (its session gets SIGHUP); the relay exits once the child has.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+
+#define TTY_GID 5
+#define BUF 65536
+
+static void fail(const char *what) {
+    fprintf(stderr, "pty-relay: %s: %s\n", what, strerror(errno));
+    exit(125);
+}
+
+static long number(const char *s, long max) {
+    char *end;
+    errno = 0;
+    long n = strtol(s, &end, 10);
+    if (errno || *end || n < 0 || n > max) {
+        fprintf(stderr, "pty-relay: bad number \"%s\"\n", s);
+        exit(125);
+    }
+    return n;
+}
+
+/* Writes all of buf to a blocking fd; returns -1 once the reader is gone. */
+static int write_all(int fd, const char *buf, size_t len) {
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return -1;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static void resize(int master, char *line) {
+    unsigned cols, rows;
+    if (sscanf(line, "%u %u", &cols, &rows) == 2 && cols > 0 && rows > 0 && cols <= 1000 && rows <= 1000) {
+        struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+        ioctl(master, TIOCSWINSZ, &ws);
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc < 7 || strcmp(argv[5], "--") != 0) {
+        fprintf(stderr, "usage: pty-relay PTMX COLS ROWS OWNER_UID -- PROGRAM [ARG...]\n");
+        return 125;
+    }
+    const char *ptmx = argv[1];
+    struct winsize ws = {.ws_col = (unsigned short)number(argv[2], 1000), .ws_row = (unsigned short)number(argv[3], 1000)};
+    uid_t owner = (uid_t)number(argv[4], 0x7fffffff);
+
+    /* Die with the gateway. (The sandbox dies with it too; this only saves a stray relay.) */
+    pid_t gateway = getppid();
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != gateway) return 125;
+    /* Re-raising a fatal signal below must never leave a core file on the host. */
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+
+    int master = open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0) fail(ptmx);
+    int unlock = 0;
+    if (ioctl(master, TIOCSPTLCK, &unlock) != 0) fail("unlock pty");
+    /* The slave straight from the master: no path lookup inside the player's filesystem. */
+    int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+    if (slave < 0) fail("open pty slave");
+    /* As sshd does: the terminal belongs to the player (screen and tmux insist on it). */
+    if (fchown(slave, owner, TTY_GID) != 0 || fchmod(slave, 0620) != 0) fail("chown pty");
+    if (ioctl(master, TIOCSWINSZ, &ws) != 0) fail("size pty");
+    fcntl(3, F_SETFD, FD_CLOEXEC);
+
+    sigset_t handled;
+    sigemptyset(&handled);
+    sigaddset(&handled, SIGCHLD);
+    sigaddset(&handled, SIGHUP);
+    sigaddset(&handled, SIGTERM);
+    if (sigprocmask(SIG_BLOCK, &handled, NULL) != 0) fail("sigprocmask");
+    int sigfd = signalfd(-1, &handled, SFD_CLOEXEC);
+    if (sigfd < 0) fail("signalfd");
+
+    pid_t child = fork();
+    if (child < 0) fail("fork");
+    if (child == 0) {
+        sigprocmask(SIG_UNBLOCK, &handled, NULL);
+        dup2(slave, 0);
+        dup2(slave, 1);
+        dup2(slave, 2);
+        if (slave > 2) close(slave);
+        execv(argv[6], argv + 6);
+        fprintf(stderr, "pty-relay: %s: %s\n", argv[6], strerror(errno));
+        _exit(127);
+    }
+    close(slave);
+    signal(SIGPIPE, SIG_IGN);
+    fcntl(master, F_SETFL, O_NONBLOCK);
+
+    /* Player input not yet accepted by the terminal: reading stdin pauses while it is full. */
+    static char in[BUF], out[BUF], ctl[256];
+    size_t in_len = 0, ctl_len = 0;
+    int in_open = 1, ctl_open = 1, out_open = 1, master_open = 1, status = 0;
+
+    for (;;) {
+        struct pollfd p[4] = {
+            {.fd = in_open && in_len < sizeof in ? 0 : -1, .events = POLLIN},
+            {.fd = master_open ? master : -1, .events = POLLIN | (in_len ? POLLOUT : 0)},
+            {.fd = ctl_open ? 3 : -1, .events = POLLIN},
+            {.fd = sigfd, .events = POLLIN},
+        };
+        if (poll(p, 4, -1) < 0) {
+            if (errno == EINTR) continue;
+            fail("poll");
+        }
+        if (p[0].revents) {
+            ssize_t n = read(0, in + in_len, sizeof in - in_len);
+            if (n > 0) in_len += (size_t)n;
+            else if (n == 0 || errno != EINTR) in_open = 0;
+        }
+        if (p[1].revents & POLLOUT && in_len) {
+            ssize_t n = write(master, in, in_len);
+            if (n > 0) {
+                memmove(in, in + n, in_len - (size_t)n);
+                in_len -= (size_t)n;
+            }
+        }
+        if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t n = read(master, out, sizeof out);
+            if (n > 0) {
+                if (out_open && write_all(1, out, (size_t)n) != 0) out_open = 0;
+            } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+                /* EIO: no process has the terminal open any more. */
+                master_open = 0;
+            }
+        }
+        if (p[2].revents) {
+            ssize_t n = read(3, ctl + ctl_len, sizeof ctl - 1 - ctl_len);
+            if (n <= 0) {
+                ctl_open = 0;
+            } else {
+                ctl_len += (size_t)n;
+                ctl[ctl_len] = 0;
+                char *nl;
+                while ((nl = strchr(ctl, '\n')) != NULL) {
+                    *nl = 0;
+                    resize(master, ctl);
+                    ctl_len -= (size_t)(nl + 1 - ctl);
+                    memmove(ctl, nl + 1, ctl_len + 1);
+                }
+                if (ctl_len == sizeof ctl - 1) ctl_len = 0; /* an overlong line is dropped */
+            }
+        }
+        if (p[3].revents) {
+            struct signalfd_siginfo si;
+            if (read(sigfd, &si, sizeof si) != sizeof si) continue;
+            if (si.ssi_signo != SIGCHLD) {
+                /* Hang up: closing the master sends SIGHUP to the terminal's session. */
+                if (master_open) close(master);
+                master_open = 0;
+                continue;
+            }
+            if (waitpid(child, &status, WNOHANG) == child) break;
+        }
+    }
+
+    /* The program is gone: pass on what it wrote last, without waiting for its background jobs. */
+    while (master_open && out_open) {
+        ssize_t n = read(master, out, sizeof out);
+        if (n <= 0 || write_all(1, out, (size_t)n) != 0) break;
+    }
+
+    if (WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
+        signal(sig, SIG_DFL);
+        sigset_t all;
+        sigfillset(&all);
+        sigprocmask(SIG_UNBLOCK, &all, NULL);
+        raise(sig);
+        return 128 + sig;
+    }
+    return WEXITSTATUS(status);
+}
