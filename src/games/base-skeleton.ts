@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { WargateError } from '../errors/catalog.js';
 import { buildOnce } from './build-once.js';
 
-const BASE_VERSION = 'base-1';
+const BASE_VERSION = 'base-2';
 
 /** Host /etc entries copied as they are. Globs are not needed: python3* is listed by version below. */
 const ETC_ENTRIES = [
@@ -22,8 +22,12 @@ const ETC_ENTRIES = [
 const DIRS: [string, number][] = [
   ['usr', 0o755], ['proc', 0o555], ['dev', 0o755], ['etc', 0o755], ['home', 0o755], ['root', 0o700],
   ['tmp', 0o1777], ['var', 0o755], ['var/tmp', 0o1777], ['var/log', 0o755], ['run', 0o755], ['mnt', 0o755],
-  ['opt', 0o755], ['srv', 0o755], ['etc/ssh', 0o755],
+  ['opt', 0o755], ['srv', 0o755], ['etc/ssh', 0o755], ['dev/pts', 0o755], ['dev/shm', 0o1777],
 ];
+
+/** The harmless character devices every sandbox has (major, minor), and the usual links. */
+const DEVICES: [string, number, number][] = [['null', 1, 3], ['zero', 1, 5], ['full', 1, 7], ['random', 1, 8], ['urandom', 1, 9], ['tty', 5, 0]];
+const DEV_LINKS: [string, string][] = [['ptmx', 'pts/ptmx'], ['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2']];
 
 function hostEtcEntries(): string[] {
   const python = readdirSync('/etc').filter((n) => /^python3(\.\d+)?$/.test(n));
@@ -57,6 +61,10 @@ export function ensureBaseSkeleton(layersDir: string): string {
       mkdirSync(join(dir, d), { recursive: true });
       chmodSync(join(dir, d), mode);
     }
+    for (const [name, major, minor] of DEVICES) {
+      execFileSync('/usr/bin/mknod', ['-m', '0666', join(dir, 'dev', name), 'c', String(major), String(minor)]);
+    }
+    for (const [name, target] of DEV_LINKS) symlinkSync(target, join(dir, 'dev', name));
     // Merged-/usr links (bin -> usr/bin, ...) exactly as the host has them.
     for (const top of readdirSync('/')) {
       const target = isLink(join('/', top)) ? readlinkSync(join('/', top)) : '';

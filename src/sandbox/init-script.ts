@@ -26,35 +26,22 @@ R=$M/root
 
 # Host programs, read-only. nosuid: setuid-root programs of the host (su, mount, ...) are inert;
 # the game's own setuid binaries live in the game layer and keep working.
-mount --rbind /usr "$R/usr"
-mount -o remount,bind,ro,nosuid,nodev "$R/usr"
+mount --bind -o ro,nosuid,nodev /usr "$R/usr"
 
 mount -t proc -o nosuid,nodev,noexec proc "$R/proc"
 
-# A minimal /dev: the harmless character devices bound from the host, and a devpts instance of
-# the sandbox's own, so a player can never open another player's terminal.
-mount -t tmpfs -o size=64k,nr_inodes=64,mode=0755,nosuid,noexec wargate-dev "$R/dev"
-for d in null zero full random urandom tty; do
-  : >"$R/dev/$d"
-  mount --bind "/dev/$d" "$R/dev/$d"
-done
-mkdir "$R/dev/pts" "$R/dev/shm"
+# /dev comes from the base layer (null, zero, full, random, urandom, tty and the usual links); the
+# sandbox adds a devpts instance of its own, so a player can never open another player's terminal.
 mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5,nosuid,noexec devpts "$R/dev/pts"
-ln -s pts/ptmx "$R/dev/ptmx"
-ln -s /proc/self/fd "$R/dev/fd"
-ln -s /proc/self/fd/0 "$R/dev/stdin"
-ln -s /proc/self/fd/1 "$R/dev/stdout"
-ln -s /proc/self/fd/2 "$R/dev/stderr"
 mount -t tmpfs -o size=16m,nr_inodes=1024,mode=1777,nosuid,nodev shm "$R/dev/shm"
 
 echo "$HOST" >/proc/sys/kernel/hostname
 ip link set lo up
 
+# The host's root is parked on /mnt only until it is detached: nothing of it stays reachable.
 cd "$R"
-mkdir .wargate-oldroot
-pivot_root . .wargate-oldroot
-umount -l /.wargate-oldroot
-rmdir /.wargate-oldroot
+pivot_root . mnt
+umount -l /mnt
 cd /
 
 echo "ready $HOSTPID"

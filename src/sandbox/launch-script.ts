@@ -8,6 +8,7 @@ export const LAUNCH_SCRIPT = [
   'mode=$WG_MODE cmd=$WG_CMD',
   'unset WG_SHELL WG_MODE WG_CMD WG_LAUNCH',
   'cd -- "$HOME" 2>/dev/null || cd /',
+  'unset OLDPWD',
   'if [ "$mode" = login ]; then exec -a "-${SHELL##*/}" "$SHELL"; fi',
   'exec "$SHELL" -c "$cmd"',
 ].join('\n');
