@@ -17,8 +17,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { PYTHON } from '../test/helpers/clients.js';
 import { REPO, TestGateway } from '../test/helpers/gateway.js';
-import { assertNothingLeft, processesIn, sandboxNamespaces } from '../test/helpers/leftovers.js';
-import { commOf, context, f1, f2, intArg, meminfo, sleep, smapsRollup, statusKb, usedKb } from './lib.js';
+import { childrenOf } from '../src/sandbox/procfs.js';
+import { gatewaySandboxProcesses } from '../test/helpers/leftovers.js';
+import { commOf, context, f1, f2, finish, intArg, meminfo, sleep, smapsRollup, statusKb, usedKb } from './lib.js';
 
 interface Snapshot {
   mem: Record<string, number>;
@@ -70,8 +71,10 @@ async function main(): Promise<void> {
     const after = snapshot(gatewayPid, client.pid!);
 
     // The processes of the sandboxes: everything in their pid or mount namespaces, host-side
-    // helpers included (unshare's parent and nsenter live in the sandbox's mount namespace).
-    const pids = processesIn(sandboxNamespaces(gw));
+    // helpers included (unshare and nsenter live in the sandbox's mount namespace), plus the
+    // gateway's pty relays (on the host side, in no sandbox namespace).
+    const relays = childrenOf(gw.proc.pid!).filter((pid) => commOf(pid) === 'pty-relay');
+    const pids = [...gatewaySandboxProcesses(gw), ...relays];
     const total = { Rss: 0, Pss: 0, Private: 0, Pss_Anon: 0 };
     const byComm = new Map<string, { n: number; pss: number; priv: number }>();
     for (const pid of pids) {
@@ -130,17 +133,8 @@ async function main(): Promise<void> {
     console.error('benchmark failed:', err);
   } finally {
     if (client.exitCode === null && client.signalCode === null) client.kill('SIGKILL');
-    await gw.stop();
-    try {
-      await assertNothingLeft(gw, 5000);
-      console.log('\nleftovers: none');
-    } catch (err) {
-      failed = true;
-      console.log(`\nleftovers: ${(err as Error).message}`);
-    }
-    gw.cleanup();
+    await finish(gw, failed);
   }
-  process.exitCode = failed ? 1 : 0;
 }
 
 await main();

@@ -2,6 +2,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import type { TestGateway } from '../test/helpers/gateway.js';
+import { assertNothingLeft } from '../test/helpers/leftovers.js';
 
 /** `--name value` from argv, as a positive integer, or the default. */
 export function intArg(name: string, fallback: number): number {
@@ -102,4 +104,18 @@ export function context(repo: string): string {
     // not a git checkout
   }
   return `HEAD ${head}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`;
+}
+
+/** Stops the gateway, reports whether anything was left behind, and sets the exit code. */
+export async function finish(gw: TestGateway, failed: boolean): Promise<void> {
+  await gw.stop();
+  try {
+    await assertNothingLeft(gw, 5000);
+    console.log('\nleftovers: none');
+  } catch (err) {
+    failed = true;
+    console.log(`\nleftovers: ${(err as Error).message}`);
+  }
+  gw.cleanup();
+  process.exitCode = failed ? 1 : 0;
 }

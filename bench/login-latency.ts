@@ -15,8 +15,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { collect, PYTHON, sshCommand } from '../test/helpers/clients.js';
 import { REPO, TestGateway } from '../test/helpers/gateway.js';
-import { assertNothingLeft } from '../test/helpers/leftovers.js';
-import { context, intArg, summaryLine } from './lib.js';
+import { context, finish, intArg, summaryLine } from './lib.js';
 
 /** Diagnostic: TCP_NODELAY on paramiko's socket (see bench/README.md, Nagle stalls). */
 const clientNoDelay = process.argv.includes('--client-nodelay');
@@ -116,16 +115,8 @@ async function main(): Promise<void> {
     console.log(`\ngateway log 'session.end' cleanupMs (sandbox destroy until every process is gone), ${ends.length} sessions`);
     console.log(summaryLine('cleanupMs', ends.map((e) => e.cleanupMs as number)));
     console.log(`  by reason: ${JSON.stringify(Object.fromEntries([...new Set(ends.map((e) => e.reason))].map((r) => [r, ends.filter((e) => e.reason === r).length])))}`);
-    try {
-      await assertNothingLeft(gw, 5000);
-      console.log('\nleftovers: none');
-    } catch (err) {
-      failed = true;
-      console.log(`\nleftovers: ${(err as Error).message}`);
-    }
-    gw.cleanup();
+    await finish(gw, failed);
   }
-  process.exitCode = failed ? 1 : 0;
 }
 
 await main();

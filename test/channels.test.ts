@@ -5,9 +5,10 @@
 // input, env requests, signal requests, and several channels of one connection in one sandbox.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import ssh2, { type ClientChannel, type ExecOptions } from 'ssh2';
 import { collect, paramiko, ssh, sshCommand, type Result } from './helpers/clients.js';
+import { sharedGateway } from './helpers/shared-gateway.js';
 import { TestGateway } from './helpers/gateway.js';
 import { assertNothingLeft } from './helpers/leftovers.js';
 
@@ -17,12 +18,7 @@ const PROMPT = 'level0@wargate-demo:~\\$ ';
 const TTY = /^\/dev\/pts\/\d+$/;
 
 let gw: TestGateway;
-before(async () => (gw = await TestGateway.start()));
-after(async () => {
-  await gw.stop();
-  await assertNothingLeft(gw);
-  gw.cleanup();
-});
+sharedGateway((g) => (gw = g));
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

@@ -4,13 +4,13 @@
 // with the time that took as cleanupMs). Ways covered: the shell exits (exec and pty), the client is
 // SIGKILLed, the TCP connection is reset, the peer goes silent (keepalive), the gateway is SIGKILLed.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, test, type TestContext } from 'node:test';
-import { collect, PY_CLIENTS, PYTHON, spawnSsh, ssh } from './helpers/clients.js';
+import { collect, spawnSsh, ssh } from './helpers/clients.js';
+import { SessionDriver } from './helpers/session-driver.js';
 import { TestGateway, type LogEntry } from './helpers/gateway.js';
 import { assertNothingLeft, countSandboxProcesses, gatewaySandboxProcesses } from './helpers/leftovers.js';
 
@@ -227,58 +227,6 @@ async function ptyShellWithDaemon(
   return { client, closed, sandbox, daemon };
 }
 
-/** test/clients/session_driver.py: paramiko logins held open and driven line by line. */
-class SessionDriver {
-  private readonly replies: ((doc: Record<string, unknown>) => void)[] = [];
-  private stderr = '';
-
-  private constructor(readonly proc: ChildProcess) {
-    createInterface({ input: proc.stdout! }).on('line', (line) => this.replies.shift()?.(JSON.parse(line) as Record<string, unknown>));
-    proc.stderr!.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
-    proc.stdin!.on('error', () => {});
-  }
-
-  static async start(g: TestGateway, user = 'level0'): Promise<SessionDriver> {
-    const proc = track(
-      spawn(PYTHON, [join(PY_CLIENTS, 'session_driver.py')], {
-        env: { ...process.env, WG_PORT: String(g.port), WG_USER: user, WG_PASSWORD: g.password(user), WG_ARGS: '{}' },
-        stdio: ['pipe', 'pipe', 'pipe'],
-      }),
-    );
-    const driver = new SessionDriver(proc);
-    const ready = await driver.next(30_000);
-    assert.equal(ready.ready, true, `session_driver.py did not log in: ${JSON.stringify(ready)}`);
-    return driver;
-  }
-
-  private next(timeoutMs: number): Promise<Record<string, unknown>> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`session_driver.py: no reply within ${timeoutMs} ms; stderr: ${this.stderr}`)), timeoutMs);
-      const onExit = () => reject(new Error(`session_driver.py exited (${this.proc.exitCode}); stderr: ${this.stderr}`));
-      this.proc.once('exit', onExit);
-      this.replies.push((doc) => {
-        clearTimeout(timer);
-        this.proc.off('exit', onExit);
-        resolve(doc);
-      });
-    });
-  }
-
-  async request(req: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const reply = this.next(30_000);
-    this.proc.stdin!.write(JSON.stringify(req) + '\n');
-    const r = await reply;
-    assert.equal(r.ok, true, `${JSON.stringify(req)}: ${JSON.stringify(r)}`);
-    return r;
-  }
-
-  async quit(): Promise<void> {
-    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
-    const exited = once(this.proc, 'exit');
-    this.proc.stdin!.end(JSON.stringify({ op: 'quit' }) + '\n');
-    await exited;
-  }
-}
 
 test('a. exec ends normally: the daemon it left behind goes with the sandbox', { timeout: 60_000 }, async (t) => {
   const known = knownSandboxes(gw);
@@ -325,6 +273,7 @@ test('b. the client is killed with SIGKILL', { timeout: 60_000 }, async (t) => {
 test('c. the TCP connection is reset', { timeout: 60_000 }, async (t) => {
   const known = knownSandboxes(gw);
   const driver = await SessionDriver.start(gw);
+  track(driver.proc);
   let m: CleanEnd;
   try {
     const sandbox = await newSandbox(gw, known);

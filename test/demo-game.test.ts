@@ -5,18 +5,14 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { ssh } from './helpers/clients.js';
+import { sharedGateway } from './helpers/shared-gateway.js';
 import { REPO, TestGateway } from './helpers/gateway.js';
 import { assertNothingLeft } from './helpers/leftovers.js';
 
 let gw: TestGateway;
-before(async () => (gw = await TestGateway.start()));
-after(async () => {
-  await gw.stop();
-  await assertNothingLeft(gw);
-  gw.cleanup();
-});
+sharedGateway((g) => (gw = g));
 
 /** Logs in as `user` with `password` and runs `command`; returns its stdout. */
 async function play(user: string, password: string, command: string): Promise<string> {

@@ -2,15 +2,13 @@
 // own processes and files and cannot signal each other; the host's processes, /root, users, state dir
 // and network interfaces are not visible; setuid binaries of the game elevate; ~ and /tmp reset at logout.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
-import { PY_CLIENTS, PYTHON, ssh } from './helpers/clients.js';
+import { ssh } from './helpers/clients.js';
 import { REPO, TestGateway, type LogEntry } from './helpers/gateway.js';
 import { assertNothingLeft } from './helpers/leftovers.js';
+import { SessionDriver } from './helpers/session-driver.js';
 
 let gw: TestGateway;
 before(async () => (gw = await TestGateway.start()));
@@ -23,63 +21,7 @@ after(async () => {
   }
 });
 
-interface ExecReply {
-  ok: boolean;
-  stdout: string;
-  stderr: string;
-  status: number;
-  error?: string;
-}
 
-/** test/clients/session_driver.py: several paramiko logins held open at once, driven line by line. */
-class SessionDriver {
-  private readonly replies: ((doc: Record<string, unknown>) => void)[] = [];
-  private stderr = '';
-
-  private constructor(readonly proc: ChildProcess) {
-    createInterface({ input: proc.stdout! }).on('line', (line) => this.replies.shift()?.(JSON.parse(line) as Record<string, unknown>));
-    proc.stderr!.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
-  }
-
-  static async start(gw: TestGateway, logins: { user: string; password: string }[]): Promise<SessionDriver> {
-    const proc = spawn(PYTHON, [join(PY_CLIENTS, 'session_driver.py')], {
-      env: { ...process.env, WG_PORT: String(gw.port), WG_USER: logins[0].user, WG_PASSWORD: logins[0].password, WG_ARGS: JSON.stringify({ logins }) },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const driver = new SessionDriver(proc);
-    const ready = await driver.next(30_000);
-    assert.equal(ready.ready, true, `session_driver.py did not log in: ${JSON.stringify(ready)}`);
-    return driver;
-  }
-
-  private next(timeoutMs: number): Promise<Record<string, unknown>> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`session_driver.py: no reply within ${timeoutMs} ms; stderr: ${this.stderr}`)), timeoutMs);
-      const onExit = () => reject(new Error(`session_driver.py exited (${this.proc.exitCode}); stderr: ${this.stderr}`));
-      this.proc.once('exit', onExit);
-      this.replies.push((doc) => {
-        clearTimeout(timer);
-        this.proc.off('exit', onExit);
-        resolve(doc);
-      });
-    });
-  }
-
-  async exec(login: number, cmd: string): Promise<ExecReply> {
-    const reply = this.next(30_000);
-    this.proc.stdin!.write(JSON.stringify({ op: 'exec', login, cmd, timeout: 20 }) + '\n');
-    const r = (await reply) as unknown as ExecReply;
-    assert.equal(r.ok, true, `exec ${cmd}: ${r.error}`);
-    return r;
-  }
-
-  async quit(): Promise<void> {
-    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
-    const exited = new Promise((r) => this.proc.once('exit', r));
-    this.proc.stdin!.end(JSON.stringify({ op: 'quit' }) + '\n');
-    await exited;
-  }
-}
 
 /** `echo ==NAME` separated sections of one command's output. */
 function sections(output: string): Record<string, string> {
