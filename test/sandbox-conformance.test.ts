@@ -14,7 +14,7 @@ import { NamespaceBackend } from '../src/sandbox/namespace-backend.js';
 import { childrenOf, processStartTime } from '../src/sandbox/procfs.js';
 import type { ProcessSpec, Sandbox, SandboxBackend, SandboxProcess } from '../src/sandbox/types.js';
 import { REPO } from './helpers/gateway.js';
-import { parentOf, processesIn } from './helpers/leftovers.js';
+import { descendsFrom, processesIn } from './helpers/leftovers.js';
 
 let stateDir: string;
 let backend: SandboxBackend;
@@ -24,7 +24,7 @@ const namespaces = new Set<string>();
 /** Open pid namespaces of the sandboxes: pinned, their numbers cannot be reused by other sandboxes. */
 const pins: number[] = [];
 /** Sandbox processes: all in their pid namespaces, and this test's host-side helpers in their mount namespaces. */
-const leftovers = () => processesIn(namespaces, (pid, ns) => ns.startsWith('pid:') || parentOf(pid) === process.pid);
+const leftovers = () => processesIn(namespaces, (pid, ns) => ns.startsWith('pid:') || descendsFrom(pid, process.pid));
 
 before(() => {
   stateDir = mkdtempSync(join(tmpdir(), 'wargate-conformance-'));

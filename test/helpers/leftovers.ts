@@ -37,14 +37,22 @@ export function sandboxNamespaces(gw: TestGateway): Set<string> {
 
 /**
  * Processes of this gateway's sandboxes: everything in their pid namespaces (pinned by TestGateway,
- * so the numbers are not reused), and the host-side helpers in their mount namespaces, which are the
- * gateway's children (orphans, if the gateway is dead). Mount namespace numbers can be reused by
- * another gateway's sandboxes; the parent check keeps those out.
+ * so the numbers are not reused), and the host-side helpers in their mount namespaces, which descend
+ * from the gateway (or are orphans, if the gateway is dead). Mount namespace numbers can be reused by
+ * another gateway's sandboxes; the ancestry check keeps those out.
  */
 export function gatewaySandboxProcesses(gw: TestGateway): number[] {
   const gatewayAlive = gw.proc.exitCode === null && gw.proc.signalCode === null;
-  const parents = new Set(gatewayAlive ? [gw.proc.pid] : [gw.proc.pid, 1]);
-  return processesIn(sandboxNamespaces(gw), (pid, ns) => ns.startsWith('pid:') || parents.has(parentOf(pid)));
+  const ours = (pid: number) => descendsFrom(pid, gw.proc.pid!) || (!gatewayAlive && parentOf(pid) === 1);
+  return processesIn(sandboxNamespaces(gw), (pid, ns) => ns.startsWith('pid:') || ours(pid));
+}
+
+export function descendsFrom(pid: number, ancestor: number): boolean {
+  for (let p: number | undefined = pid, depth = 0; p !== undefined && p > 1 && depth < 16; depth++) {
+    p = parentOf(p);
+    if (p === ancestor) return true;
+  }
+  return false;
 }
 
 export function parentOf(pid: number): number | undefined {
