@@ -9,12 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
+import { detectCgroupDriver } from '../src/cgroup/detect.js';
 import { GameCatalog, type Level } from '../src/games/catalog.js';
 import { NamespaceBackend } from '../src/sandbox/namespace-backend.js';
 import { childrenOf, processStartTime } from '../src/sandbox/procfs.js';
 import type { ProcessSpec, Sandbox, SandboxBackend, SandboxProcess } from '../src/sandbox/types.js';
 import { REPO } from './helpers/gateway.js';
-import { descendsFrom, processesIn } from './helpers/leftovers.js';
+import { cgroupsOf, descendsFrom, processesIn } from './helpers/leftovers.js';
 
 let stateDir: string;
 let backend: SandboxBackend;
@@ -30,11 +31,13 @@ before(() => {
   stateDir = mkdtempSync(join(tmpdir(), 'wargate-conformance-'));
   const catalog = new GameCatalog([join(REPO, 'games/demo')], stateDir);
   level = catalog.level('level0')!;
-  backend = new NamespaceBackend({ stateDir, logger: pino({ level: 'silent' }) });
+  backend = new NamespaceBackend({ stateDir, logger: pino({ level: 'silent' }), cgroups: detectCgroupDriver(stateDir) });
 });
 
-after(() => {
+after(async () => {
   assert.deepEqual(leftovers(), [], 'processes left in sandbox namespaces');
+  await backend.close();
+  assert.deepEqual(cgroupsOf(stateDir), [], 'cgroups left');
   for (const fd of pins) closeSync(fd);
   assert.deepEqual(readdirSync(join(stateDir, 'sandboxes')), [], 'records left');
   rmSync(stateDir, { recursive: true, force: true });
@@ -45,8 +48,7 @@ async function withSandbox(fn: (sb: Sandbox) => Promise<void>): Promise<void> {
     id: `conf${++counter}`,
     hostname: 'conformance',
     layers: level.game.layers,
-    writableSize: '16m',
-    writableInodes: 1024,
+    limits: { memoryBytes: 128 * 1024 ** 2, pids: 64, cpuWeight: 100, writableSize: '16m', writableInodes: 1024 },
   });
   const nsPid = nsPidOf(sb);
   for (const ns of ['pid', 'mnt']) namespaces.add(readlinkSync(`/proc/${nsPid}/ns/${ns}`));

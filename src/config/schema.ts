@@ -22,6 +22,42 @@ const relativePath = z
   .min(1)
   .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'a relative path without ".."');
 
+const size = z
+  .string()
+  .regex(/^[1-9][0-9]*[kmg]$/i, 'a size like "64m" or "1g"');
+
+/** What one sandbox may use. The server config sets defaults; a game may override any of them. */
+const limitFields = {
+  /** Memory of all its processes, its writable layer (tmpfs) and the kernel memory charged to it. */
+  memory: size,
+  /** Processes and threads at once (a fork bomb meets EAGAIN here). */
+  pids: z.number().int().min(8).max(100_000),
+  /** Share of CPU time against other sandboxes (cgroup v2 weight: 1-10000, 100 is even). */
+  cpuWeight: z.number().int().min(1).max(10_000),
+  /** Size cap of the writable layer (home, /tmp and every other write) and its inode count. */
+  writableSize: size,
+  writableInodes: z.number().int().min(64).max(10_000_000),
+  /** A session with no input for this long ends (0: never). */
+  idleTimeoutSeconds: z.number().int().min(0).max(7 * 86_400),
+  /** A session ends after this long, whatever it does (0: never). */
+  maxSessionSeconds: z.number().int().min(0).max(30 * 86_400),
+  /** How long before either end the player is warned on their terminal. */
+  warnSeconds: z.number().int().min(0).max(3600),
+};
+
+export const DEFAULT_LIMITS = {
+  memory: '256m',
+  pids: 256,
+  cpuWeight: 100,
+  writableSize: '64m',
+  writableInodes: 16384,
+  idleTimeoutSeconds: 1800,
+  maxSessionSeconds: 14_400,
+  warnSeconds: 60,
+};
+
+export const gameLimitsSchema = z.object(limitFields).partial().strict();
+
 /** A file placed in the game layer: literal content, a file from the game folder, or a C source compiled at build. */
 export const fileSchema = z
   .object({
@@ -64,6 +100,8 @@ export const gameSchema = z
     levels: z.array(levelSchema).min(1),
     /** Further files of the game layer, at absolute paths. */
     files: z.array(fileSchema).default([]),
+    /** Overrides of the server's sandbox limits for this game. */
+    limits: gameLimitsSchema.default({}),
   })
   .strict()
   .superRefine((game, ctx) => {
@@ -105,10 +143,6 @@ export const gameSchema = z
     );
   });
 
-const size = z
-  .string()
-  .regex(/^[1-9][0-9]*[kmg]$/i, 'a size like "64m" or "1g"');
-
 export const serverConfigSchema = z
   .object({
     listen: z
@@ -128,14 +162,31 @@ export const serverConfigSchema = z
       })
       .strict()
       .default({ intervalSeconds: 10, countMax: 3 }),
+    /** Default limits of every sandbox (see limitFields); games may override them. */
     sandbox: z
+      .object(limitFields)
+      .partial()
+      .strict()
+      .default({})
+      .transform((given) => ({ ...DEFAULT_LIMITS, ...given })),
+    /** Admission: beyond these, a login is refused with a one-line message and nothing is created. */
+    admission: z
       .object({
-        /** Size cap of the writable layer (home, /tmp and every other write) per sandbox. */
-        writableSize: size.default('64m'),
-        writableInodes: z.number().int().min(64).max(10_000_000).default(16384),
+        maxSandboxes: z.number().int().min(1).max(100_000).default(1000),
+        maxPerAddress: z.number().int().min(1).max(100_000).default(20),
       })
       .strict()
-      .default({ writableSize: '64m', writableInodes: 16384 }),
+      .default({ maxSandboxes: 1000, maxPerAddress: 20 }),
+    /** The reaper removes what no live session owns, at start and then this often. */
+    reaper: z
+      .object({ intervalSeconds: z.number().positive().max(3600).default(5) })
+      .strict()
+      .default({ intervalSeconds: 5 }),
+    /** The local admin API (wargate sessions, wargate kill): a unix socket only root may use. */
+    admin: z
+      .object({ socket: absolutePath.optional() })
+      .strict()
+      .default({}),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') })
       .strict()
@@ -147,3 +198,11 @@ export type FileSpec = z.infer<typeof fileSchema>;
 export type LevelDefinition = z.infer<typeof levelSchema>;
 export type GameDefinition = z.infer<typeof gameSchema>;
 export type ServerConfig = z.infer<typeof serverConfigSchema>;
+export type SandboxLimits = typeof DEFAULT_LIMITS;
+
+const UNITS: Record<string, number> = { k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** "64m" -> bytes (sizes are validated by the schema). */
+export function parseSize(value: string): number {
+  return parseInt(value, 10) * UNITS[value.slice(-1).toLowerCase()];
+}

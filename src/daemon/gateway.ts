@@ -6,7 +6,9 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type ssh2 from 'ssh2';
 import { LevelAuthenticator } from '../auth/level-auth.js';
+import { detectCgroupDriver } from '../cgroup/detect.js';
 import type { ServerConfig } from '../config/schema.js';
+import { errorCode } from '../errors/catalog.js';
 import { GameCatalog } from '../games/catalog.js';
 import { NamespaceBackend } from '../sandbox/namespace-backend.js';
 import { assertHostTools } from '../sandbox/host-tools.js';
@@ -24,6 +26,8 @@ export interface GatewayOptions {
 export class Gateway {
   private server: ssh2.Server | undefined;
   private sessions: SessionManager | undefined;
+  private reaper: NodeJS.Timeout | undefined;
+  private backend: NamespaceBackend | undefined;
 
   constructor(private readonly options: GatewayOptions) {}
 
@@ -37,9 +41,17 @@ export class Gateway {
     for (const game of catalog.games) {
       logger.info({ event: 'game.ready', game: game.definition.name, levels: game.definition.levels.length, layer: game.layers[0] }, 'game ready');
     }
-    const backend = new NamespaceBackend({ stateDir: config.stateDir, logger });
+    const cgroups = detectCgroupDriver(config.stateDir);
+    logger.info({ event: 'cgroup.driver', version: cgroups.version }, `cgroup ${cgroups.version}`);
+    const backend = (this.backend = new NamespaceBackend({ stateDir: config.stateDir, logger, cgroups }));
     const reaped = await backend.reap();
     logger.info({ event: 'reaper.startup', removed: reaped }, 'removed what earlier runs left behind');
+    this.reaper = setInterval(() => {
+      backend.reap().then(
+        (removed) => removed > 0 && logger.warn({ event: 'reaper.removed', removed }, 'reaper removed leftovers'),
+        (err) => logger.error({ err, code: errorCode(err), event: 'reaper.failed' }, 'reaper failed'),
+      );
+    }, config.reaper.intervalSeconds * 1000).unref();
 
     this.sessions = new SessionManager(backend, config.sandbox, logger);
     this.server = createSshServer({
@@ -63,8 +75,10 @@ export class Gateway {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.reaper);
     this.server?.close();
     await this.sessions?.closeAll('gateway-stop');
+    await this.backend?.close();
     this.options.logger.info({ event: 'gateway.stopped' }, 'stopped');
   }
 }

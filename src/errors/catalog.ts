@@ -35,6 +35,22 @@ export const ERRORS = {
     player: 'The server is misconfigured.',
     operator: 'A host tool the sandbox needs (unshare, nsenter, setpriv, script, ip, gcc) is not installed.',
   },
+  WG_ERR_CGROUP: {
+    player: 'Your sandbox could not be started. Please try again.',
+    operator: 'Creating, limiting, killing or removing a sandbox cgroup failed, or no usable cgroup hierarchy exists.',
+  },
+  WG_ERR_TOO_MANY_SANDBOXES: {
+    player: 'The server is full right now. Please try again in a few minutes.',
+    operator: 'A login was refused: the number of live sandboxes reached admission.maxSandboxes.',
+  },
+  WG_ERR_TOO_MANY_FROM_ADDRESS: {
+    player: 'Too many sessions from your address. Close one and try again.',
+    operator: 'A login was refused: its client address already holds admission.maxPerAddress sandboxes.',
+  },
+  WG_ERR_ADMIN: {
+    player: 'The server is misconfigured.',
+    operator: 'The admin socket could not be created, or a request to it was malformed or named no live session.',
+  },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -44,6 +44,8 @@ pivot_root . mnt
 umount -l /mnt
 cd /
 
+# The OOM killer, when the sandbox's cgroup runs out of memory, picks a player's process, never PID 1.
+echo -1000 2>/dev/null >/proc/self/oom_score_adj || : # (some hosts refuse; then the OOM score stays as it is)
 echo "ready $HOSTPID"
 exec 1>/dev/null 2>&1
 # From here PID 1 is cat. With SIGCHLD ignored (set by env, kept across exec), the kernel reaps

@@ -13,21 +13,25 @@ import { spawnPipeProcess } from './pipe-process.js';
 import { signalProcess } from './procfs.js';
 import { spawnPtyProcess } from './pty-process.js';
 import { SandboxRecords } from './records.js';
-import type { ProcessSpec, Sandbox, SandboxBackend, SandboxProcess, SandboxSpec } from './types.js';
+import { joinCgroup } from './cgroup-join.js';
+import { detachHostMountsUnder } from './host-mounts.js';
+import type { CgroupDriver, SandboxCgroup } from '../cgroup/types.js';
+import type { ProcessSpec, Sandbox, SandboxBackend, SandboxProcess, SandboxSpec, SandboxStats } from './types.js';
 
 const START_TIMEOUT_MS = 10_000;
 /** What the launcher chain itself needs; the player's PATH is set by the caller. */
 const TOOL_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
 
 /**
- * The namespaces every sandbox gets. A cgroup (limits) and a user namespace (uid mapping) are later
- * additions: the first goes around the spawn below, the second is one more flag here plus a map.
+ * The namespaces every sandbox gets. The cgroup goes around this chain (cgroup-join.ts); a user
+ * namespace (uid mapping) is a later addition: one more flag here plus a map.
  */
 const UNSHARE_ARGV = ['/usr/bin/unshare', '--fork', '--kill-child=SIGKILL', '--pid', '--mount', '--uts', '--ipc', '--net', '--propagation', 'private'];
 
 export interface NamespaceBackendOptions {
   stateDir: string;
   logger: Logger;
+  cgroups: CgroupDriver;
 }
 
 export class NamespaceBackend implements SandboxBackend {
@@ -45,25 +49,34 @@ export class NamespaceBackend implements SandboxBackend {
   async create(spec: SandboxSpec): Promise<Sandbox> {
     spec.layers.forEach(assertSafeForMountOptions);
     const started = performance.now();
-    // setpriv --pdeathsig: if the gateway dies, unshare dies, and --kill-child takes PID 1 with it.
-    const child = spawn('/usr/bin/setpriv', ['--pdeathsig', 'KILL', '--', ...UNSHARE_ARGV, '--', ...INIT_ARGV], {
+    this.live.add(spec.id);
+    let cgroup: SandboxCgroup;
+    try {
+      cgroup = this.options.cgroups.create(spec.id, spec.limits);
+    } catch (err) {
+      await this.forget(spec.id);
+      throw err;
+    }
+    // In the cgroup before anything forks. setpriv --pdeathsig: if the gateway dies, unshare dies,
+    // and --kill-child takes PID 1 with it.
+    const argv = joinCgroup(cgroup.procsFiles, ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--', ...UNSHARE_ARGV, '--', ...INIT_ARGV]);
+    const child = spawn(argv[0], argv.slice(1), {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: {
         PATH: TOOL_PATH,
         WG_INIT: INIT_SCRIPT,
         WG_MNT: this.mountPoint,
         WG_HOST: spec.hostname,
-        WG_SIZE: spec.writableSize,
-        WG_INODES: String(spec.writableInodes),
+        WG_SIZE: spec.limits.writableSize,
+        WG_INODES: String(spec.limits.writableInodes),
         WG_LOWER: spec.layers.join(':'),
       },
     });
     child.stdin!.on('error', () => {});
-    this.live.add(spec.id);
     try {
       const nsPid = await waitForReady(child);
       await this.records.write(spec.id, child.pid!);
-      const sandbox = new NamespaceSandbox(spec.id, child, nsPid, () => this.forget(spec.id));
+      const sandbox = new NamespaceSandbox(spec.id, child, nsPid, cgroup, () => this.forget(spec.id));
       this.options.logger.info(
         {
           event: 'sandbox.start',
@@ -79,14 +92,28 @@ export class NamespaceBackend implements SandboxBackend {
       );
       return sandbox;
     } catch (err) {
-      child.kill('SIGKILL');
+      await removeCgroup(cgroup);
       await this.forget(spec.id);
       throw err;
     }
   }
 
+  /**
+   * Records, cgroups and host mounts that no live sandbox of this gateway owns: killed and removed.
+   * Returns how many sandboxes (distinct ids) and stray host mounts that was.
+   */
   async reap(): Promise<number> {
-    return this.records.reapExcept(this.live);
+    const removed = new Set(await this.records.reapExcept(this.live));
+    for (const name of this.options.cgroups.list()) {
+      if (this.live.has(name)) continue;
+      await removeCgroup(this.options.cgroups.open(name));
+      removed.add(name);
+    }
+    return removed.size + detachHostMountsUnder(this.options.stateDir);
+  }
+
+  async close(): Promise<void> {
+    await this.options.cgroups.close();
   }
 
   private async forget(id: string): Promise<void> {
@@ -126,6 +153,12 @@ async function waitForReady(child: ChildProcess): Promise<number> {
   });
 }
 
+/** Kills whatever is left in a sandbox's cgroup and removes it. */
+async function removeCgroup(cgroup: SandboxCgroup): Promise<void> {
+  await cgroup.killAll();
+  await cgroup.remove();
+}
+
 class NamespaceSandbox implements Sandbox {
   readonly ended: Promise<void>;
   private gone = false;
@@ -135,14 +168,21 @@ class NamespaceSandbox implements Sandbox {
     private readonly child: ChildProcess,
     /** Host pid of the sandbox's PID 1, the target of nsenter. */
     private readonly nsPid: number,
+    private readonly cgroup: SandboxCgroup,
     onEnd: () => Promise<void>,
   ) {
+    // However the sandbox ends (destroy, or its PID 1 killed by OOM or by hand), the cgroup takes
+    // what is left (host-side helpers included), then goes, then the record.
     this.ended = new Promise<void>((resolve) => {
       child.once('exit', () => {
         this.gone = true;
-        void onEnd().then(resolve, resolve);
+        void removeCgroup(cgroup).finally(() => onEnd().then(resolve, resolve));
       });
     });
+  }
+
+  stats(): SandboxStats {
+    return this.cgroup.stats();
   }
 
   get pid(): number {
@@ -173,8 +213,9 @@ class NamespaceSandbox implements Sandbox {
       WG_LAUNCH: LAUNCH_SCRIPT,
     };
     if (spec.pty) env.TERM = spec.pty.term;
-    if (!spec.pty) return spawnPipeProcess(argv, env);
-    return spawnPtyProcess(argv, env, { ptmx: `/proc/${this.nsPid}/root/dev/pts/ptmx`, owner: user.uid, size: spec.pty });
+    const join = (command: string[]) => joinCgroup(this.cgroup.procsFiles, command);
+    if (!spec.pty) return spawnPipeProcess(join(argv), env);
+    return spawnPtyProcess(argv, env, { ptmx: `/proc/${this.nsPid}/root/dev/pts/ptmx`, owner: user.uid, size: spec.pty, wrap: join });
   }
 
   async destroy(): Promise<void> {

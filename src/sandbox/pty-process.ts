@@ -18,11 +18,14 @@ export interface PtyOptions {
   /** The terminal is handed to this uid, as sshd does. */
   owner: number;
   size: PtySpec;
+  /** Wraps the relay's argv (to put it in the sandbox's cgroup before it forks). */
+  wrap: (argv: string[]) => string[];
 }
 
 export async function spawnPtyProcess(argv: string[], env: Record<string, string>, options: PtyOptions): Promise<SandboxProcess> {
-  const { ptmx, owner, size } = options;
-  const relay = spawn(PTY_RELAY, [ptmx, String(size.cols), String(size.rows), String(owner), '--', ...argv], {
+  const { ptmx, owner, size, wrap } = options;
+  const command = wrap([PTY_RELAY, ptmx, String(size.cols), String(size.rows), String(owner), '--', ...argv]);
+  const relay = spawn(command[0], command.slice(1), {
     env,
     stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
     // Its own session: an operator's Ctrl-C at the gateway's terminal never reaches a player.

@@ -29,9 +29,9 @@ export class SandboxRecords {
     await rm(this.path(id), { force: true });
   }
 
-  /** Kills and removes every recorded sandbox whose id is not in `live`; returns how many. */
-  async reapExcept(live: ReadonlySet<string>): Promise<number> {
-    let removed = 0;
+  /** Kills and removes every recorded sandbox whose id is not in `live`; returns their ids. */
+  async reapExcept(live: ReadonlySet<string>): Promise<string[]> {
+    const removed: string[] = [];
     for (const name of readdirSync(this.dir)) {
       const id = name.endsWith(SUFFIX) ? name.slice(0, -SUFFIX.length) : name;
       if (live.has(id)) continue;
@@ -39,7 +39,7 @@ export class SandboxRecords {
       // SIGKILL to unshare: --kill-child takes the sandbox's PID 1, and the kernel the rest.
       if (record && processStartTime(record.pid) === record.startTime) signalProcess(record.pid, 'SIGKILL');
       await rm(join(this.dir, name), { force: true, recursive: true });
-      removed++;
+      removed.push(id);
     }
     return removed;
   }

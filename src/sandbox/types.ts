@@ -20,9 +20,24 @@ export interface SandboxSpec {
   hostname: string;
   /** Read-only layers, top first; the last one is the base skeleton. */
   layers: string[];
+  limits: ResourceLimits;
+}
+
+export interface ResourceLimits {
+  /** Memory of all processes, the writable layer and charged kernel memory, in bytes. */
+  memoryBytes: number;
+  /** Processes and threads at once. */
+  pids: number;
+  /** CPU share against other sandboxes, as a cgroup v2 weight (1-10000, 100 even). */
+  cpuWeight: number;
   /** Cap of the writable layer, as tmpfs size= ("64m"), and its inode count. */
   writableSize: string;
   writableInodes: number;
+}
+
+export interface SandboxStats {
+  memoryBytes: number;
+  pids: number;
 }
 
 export interface PtySpec {
@@ -66,6 +81,8 @@ export interface Sandbox {
   readonly ended: Promise<void>;
   /** Starts a process in the sandbox as the user. MUST reject with WG_ERR_SANDBOX_GONE once ended. */
   spawn(spec: ProcessSpec): Promise<SandboxProcess>;
+  /** Current use, from its cgroup. MUST NOT block beyond a few file reads. */
+  stats(): SandboxStats;
   /** Kills every process of the sandbox and frees its memory; resolves once gone. Idempotent. */
   destroy(): Promise<void>;
 }
@@ -75,4 +92,6 @@ export interface SandboxBackend {
   create(spec: SandboxSpec): Promise<Sandbox>;
   /** Removes whatever earlier runs left behind that no live sandbox owns. Returns how many were removed. */
   reap(): Promise<number>;
+  /** Releases what the backend itself holds (after every sandbox has been destroyed). */
+  close(): Promise<void>;
 }

@@ -3,15 +3,11 @@
 // ready) and is destroyed when the connection ends, whatever the reason.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { parseSize, type SandboxLimits } from '../config/schema.js';
 import { errorCode } from '../errors/catalog.js';
 import type { Level } from '../games/catalog.js';
 import type { PtySpec, Sandbox, SandboxBackend, SandboxProcess } from '../sandbox/types.js';
 import { baseEnvironment } from './environment.js';
-
-export interface SandboxLimits {
-  writableSize: string;
-  writableInodes: number;
-}
 
 export interface ChannelRequest {
   /** undefined: the login shell. */
@@ -30,6 +26,8 @@ export class ConnectionSession {
   readonly id = randomBytes(8).toString('hex');
   readonly startedAt = new Date();
   private readonly sandbox: Promise<Sandbox>;
+  /** The server's defaults with the game's overrides. */
+  readonly limits: SandboxLimits;
   private closing: Promise<void> | undefined;
   readonly log: Logger;
 
@@ -37,12 +35,24 @@ export class ConnectionSession {
     readonly level: Level,
     readonly client: ClientAddress,
     backend: SandboxBackend,
-    limits: SandboxLimits,
+    defaults: SandboxLimits,
     logger: Logger,
   ) {
     this.log = logger.child({ session: this.id, user: level.user.name, client: client.address });
     const game = level.game.definition;
-    this.sandbox = backend.create({ id: this.id, hostname: game.hostname, layers: level.game.layers, ...limits });
+    this.limits = { ...defaults, ...game.limits };
+    this.sandbox = backend.create({
+      id: this.id,
+      hostname: game.hostname,
+      layers: level.game.layers,
+      limits: {
+        memoryBytes: parseSize(this.limits.memory),
+        pids: this.limits.pids,
+        cpuWeight: this.limits.cpuWeight,
+        writableSize: this.limits.writableSize,
+        writableInodes: this.limits.writableInodes,
+      },
+    });
     // A failure is reported to the channel that needs the sandbox; here it must not go unhandled.
     this.sandbox.catch((err) => this.log.error({ err, code: errorCode(err), event: 'sandbox.failed' }, 'sandbox failed to start'));
   }

@@ -3,7 +3,8 @@
 import type { Logger } from 'pino';
 import type { Level } from '../games/catalog.js';
 import type { SandboxBackend } from '../sandbox/types.js';
-import { ConnectionSession, type ClientAddress, type SandboxLimits } from './connection-session.js';
+import type { SandboxLimits } from '../config/schema.js';
+import { ConnectionSession, type ClientAddress } from './connection-session.js';
 
 export class SessionManager {
   private readonly live = new Map<string, ConnectionSession>();

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, readlinkSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { instanceName } from '../../src/cgroup/detect.js';
 import type { TestGateway } from './gateway.js';
 
 /** Host pids of processes whose pid or mount namespace is one of `namespaces`. */
@@ -74,6 +75,8 @@ export function liveLeftovers(gw: TestGateway): string[] {
   const records = join(gw.stateDir, 'sandboxes');
   const left = existsSync(records) ? readdirSync(records) : [];
   if (left.length > 0) problems.push(`sandbox records left: ${left.join(', ')}`);
+  const cgroups = cgroupsOf(gw.stateDir, { sandboxesOnly: !gatewayStopped(gw) });
+  if (cgroups.length > 0) problems.push(`cgroups left: ${cgroups.join(', ')}`);
   const mnt = join(gw.stateDir, 'mnt');
   if (existsSync(mnt) && readdirSync(mnt).length > 0) problems.push('the shared mount point is not empty');
   return problems;
@@ -104,4 +107,22 @@ function describe(pid: number): string {
   } catch {
     return String(pid);
   }
+}
+
+const gatewayStopped = (gw: TestGateway) => gw.proc.exitCode !== null || gw.proc.signalCode !== null;
+
+/**
+ * This state dir's cgroups in every hierarchy (/sys/fs/cgroup/.../wargate/<instance>): its sandbox
+ * cgroups, and (unless sandboxesOnly, for a live gateway) the instance directory itself.
+ */
+export function cgroupsOf(stateDir: string, { sandboxesOnly = false } = {}): string[] {
+  const instance = instanceName(stateDir);
+  const found: string[] = [];
+  for (const hierarchy of readdirSync('/sys/fs/cgroup').map((h) => join('/sys/fs/cgroup', h))) {
+    const dir = join(hierarchy, 'wargate', instance);
+    if (!existsSync(dir)) continue;
+    if (!sandboxesOnly) found.push(dir);
+    for (const child of readdirSync(dir, { withFileTypes: true })) if (child.isDirectory()) found.push(join(dir, child.name));
+  }
+  return found;
 }
