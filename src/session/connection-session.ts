@@ -22,6 +22,20 @@ export interface ClientAddress {
   port: number;
 }
 
+/** What `wargate sessions` shows of one session. */
+export interface SessionInfo {
+  id: string;
+  game: string;
+  level: string;
+  client: ClientAddress;
+  startedAt: string;
+  lastActivity: string;
+  /** Whether an SSH connection is attached (the sandbox lives while one is). */
+  attached: boolean;
+  memoryBytes: number;
+  pids: number;
+}
+
 export class ConnectionSession {
   readonly id = randomBytes(8).toString('hex');
   readonly startedAt = new Date();
@@ -30,6 +44,12 @@ export class ConnectionSession {
   readonly limits: SandboxLimits;
   private closing: Promise<void> | undefined;
   readonly log: Logger;
+  /** Last input from the client (data on any channel, or a new channel). */
+  lastActivity = new Date();
+  attached = true;
+  private disconnect: ((reason: string) => void) | undefined;
+  private readonly terminals = new Set<(text: string) => void>();
+  private stats = { memoryBytes: 0, pids: 0 };
 
   constructor(
     readonly level: Level,
@@ -54,7 +74,56 @@ export class ConnectionSession {
       },
     });
     // A failure is reported to the channel that needs the sandbox; here it must not go unhandled.
-    this.sandbox.catch((err) => this.log.error({ err, code: errorCode(err), event: 'sandbox.failed' }, 'sandbox failed to start'));
+    this.sandbox.then(
+      // A sandbox that ends on its own (its PID 1 killed) takes the connection with it.
+      (sandbox) => void sandbox.ended.then(() => this.end('sandbox-ended')),
+      (err) => this.log.error({ err, code: errorCode(err), event: 'sandbox.failed' }, 'sandbox failed to start'),
+    );
+    void this.sandbox.then((sandbox) => (this.readStats = () => sandbox.stats())).catch(() => {});
+  }
+
+  private readStats: () => { memoryBytes: number; pids: number } = () => this.stats;
+
+  /** Records client activity (for the idle timeout and `wargate sessions`). */
+  touch(): void {
+    this.lastActivity = new Date();
+  }
+
+  /** The SSH layer registers how to drop the client's connection. */
+  onDisconnect(fn: (reason: string) => void): void {
+    this.disconnect = fn;
+  }
+
+  /** Ends the session from the server's side: the client is disconnected and the sandbox destroyed. */
+  async end(reason: string): Promise<void> {
+    if (this.closing) return this.closing;
+    this.disconnect?.(reason);
+    await this.close(reason);
+  }
+
+  /** An interactive terminal of this session, for notices such as timeout warnings. */
+  addTerminal(write: (text: string) => void): () => void {
+    this.terminals.add(write);
+    return () => this.terminals.delete(write);
+  }
+
+  /** Writes a line to every interactive terminal of the session. */
+  notify(text: string): void {
+    for (const write of this.terminals) write(`\r\n*** ${text} ***\r\n`);
+  }
+
+  info(): SessionInfo {
+    this.stats = this.readStats();
+    return {
+      id: this.id,
+      game: this.level.game.definition.name,
+      level: this.level.user.name,
+      client: this.client,
+      startedAt: this.startedAt.toISOString(),
+      lastActivity: this.lastActivity.toISOString(),
+      attached: this.attached,
+      ...this.stats,
+    };
   }
 
   async start(request: ChannelRequest): Promise<SandboxProcess> {

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Level } from '../games/catalog.js';
 import type { SandboxBackend } from '../sandbox/types.js';
 import type { SandboxLimits } from '../config/schema.js';
-import { ConnectionSession, type ClientAddress } from './connection-session.js';
+import { ConnectionSession, type ClientAddress, type SessionInfo } from './connection-session.js';
 
 export class SessionManager {
   private readonly live = new Map<string, ConnectionSession>();
@@ -23,12 +23,21 @@ export class SessionManager {
   }
 
   async close(session: ConnectionSession, reason: string): Promise<void> {
+    session.attached = false;
     await session.close(reason);
     this.live.delete(session.id);
   }
 
   get size(): number {
     return this.live.size;
+  }
+
+  get(id: string): ConnectionSession | undefined {
+    return this.live.get(id);
+  }
+
+  list(): SessionInfo[] {
+    return [...this.live.values()].map((s) => s.info());
   }
 
   async closeAll(reason: string): Promise<void> {

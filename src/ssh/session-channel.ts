@@ -83,6 +83,11 @@ export function handleSessionChannel(accept: AcceptConnection<Session>, session:
       const welcome = session.welcome();
       if (welcome) stream.write(welcome.replace(/\n/g, '\r\n'));
     }
+    stream.on('data', () => session.touch());
+    if (pty) {
+      const forget = session.addTerminal((text) => stream.writable && stream.write(text));
+      void p.exited.then(forget);
+    }
     p.stdout.pipe(stream, { end: false });
     p.stderr?.pipe(stream.stderr as unknown as Writable, { end: false });
     stream.pipe(p.stdin);

@@ -89,10 +89,16 @@ function onConnection(client: Connection, info: ssh2.ClientInfo, { authenticator
 
   client.on('ready', () => {
     session = sessions.open(level!, { address: info.ip, port: info.port });
+    session.onDisconnect((reason) => {
+      endReason = reason;
+      client.end();
+      socket.destroy();
+    });
   });
 
   client.on('session', (accept, reject) => {
     if (!session) return reject();
+    session.touch();
     handleSessionChannel(accept, session, session.log);
   });
   // Forwarding, agent and global requests: the client issue. Refused cleanly until then.
