@@ -1,16 +1,25 @@
 // Host memory per idle interactive session.
 //
-//   node dist/bench/idle-memory.js [--sessions 100]
+//   node dist/bench/idle-memory.js [--sessions 100] [--probe N] [--client-poll SECONDS]
 //
-// A gateway is started; ONE /usr/bin/python3 process (bench/paramiko_idle.py) imports paramiko and
+// A gateway is started; ONE /usr/bin/python3 process (bench/paramiko_idle.py, started through
+// bench/paramiko_idle_spread.py: 16 connections per loopback source address 127.2.x.y, as the
+// gateway admits at most admission.maxPerAddress = 20 sandboxes per address) imports paramiko and
 // waits. After 2 s: baseline (MemTotal - MemAvailable, gateway VmRSS, client VmRSS, a few kernel
 // counters). The client then opens SESSIONS interactive shells (pty + shell) one after the other and
 // keeps them idle once every prompt has arrived; 5 s to settle (no cache dropping); measured again.
 // Printed: used-memory delta per session (raw, and minus the client's own RSS growth), gateway RSS
-// delta per session, client RSS delta, and the processes found in the sandboxes' pid/mount
-// namespaces (from the 'sandbox.start' log events): count per session and Pss / private memory per
-// session from /proc/PID/smaps_rollup. Then everything is closed, the gateway stopped, and nothing
-// may be left. Figures only: no asserts on them. The host is shared: used memory is noisy.
+// delta per session, client RSS delta, CPU of gateway and client during the settle, and the
+// processes found in the sandboxes' pid/mount namespaces (from the 'sandbox.start' log events):
+// count per session and Pss / private memory per session from /proc/PID/smaps_rollup.
+// With --probe N, while every session is still open: N new interactive logins one after the other
+// (bench/paramiko_login.py, one more before them as a warm-up, not counted), timed from the TCP
+// connect to the first byte and to the prompt. The gateway is given admission.maxSandboxes =
+// SESSIONS + N + 10 if that is over its default of 1000.
+// --client-poll (diagnostic): each idle paramiko Transport's reader thread wakes every SECONDS
+// instead of every 0.1 s, so the client takes less of the CPU it shares with the gateway.
+// Then everything is closed, the gateway stopped, and nothing may be left. Figures only: no asserts
+// on them. The host is shared: used memory is noisy.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -19,7 +28,7 @@ import { PYTHON } from '../test/helpers/clients.js';
 import { REPO, TestGateway } from '../test/helpers/gateway.js';
 import { childrenOf } from '../src/sandbox/procfs.js';
 import { gatewaySandboxProcesses } from '../test/helpers/leftovers.js';
-import { commOf, context, f1, f2, finish, intArg, meminfo, sleep, smapsRollup, statusKb, usedKb } from './lib.js';
+import { commOf, context, countBy, cpuSeconds, f1, f2, finish, intArg, meminfo, paramikoLogins, sleep, smapsRollup, statusKb, summaryLine, usedKb } from './lib.js';
 
 interface Snapshot {
   mem: Record<string, number>;
@@ -37,11 +46,15 @@ const mb = (kb: number) => kb / 1024;
 
 async function main(): Promise<void> {
   const sessions = intArg('sessions', 100);
-  const gw = await TestGateway.start();
+  const probe = process.argv.includes('--probe') ? intArg('probe', 1) : 0;
+  // Room for every held session and the probe's logins (1 + N, each closed before the next).
+  const maxSandboxes = sessions + probe + 10;
+  const clientPoll = process.argv.includes('--client-poll') ? intArg('client-poll', 1) : undefined;
+  const gw = await TestGateway.start(maxSandboxes > 1000 ? { config: { admission: { maxSandboxes, maxPerAddress: 20 } } } : {});
   const gatewayPid = gw.proc.pid!;
   let failed = false;
-  const client = spawn(PYTHON, [join(REPO, 'bench/paramiko_idle.py')], {
-    env: { ...process.env, WG_PORT: String(gw.port), WG_USER: 'level0', WG_PASSWORD: gw.password('level0'), WG_SESSIONS: String(sessions) },
+  const client = spawn(PYTHON, [join(REPO, 'bench/paramiko_idle_spread.py')], {
+    env: { ...process.env, WG_PORT: String(gw.port), WG_USER: 'level0', WG_PASSWORD: gw.password('level0'), WG_SESSIONS: String(sessions), ...(clientPoll ? { WG_POLL_SECONDS: String(clientPoll) } : {}) },
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const clientExit = once(client, 'exit');
@@ -55,7 +68,9 @@ async function main(): Promise<void> {
   };
 
   try {
-    console.log(`wargate idle memory — ${sessions} idle interactive sessions, gateway pid ${gatewayPid}, ${new Date().toISOString()}`);
+    console.log(`wargate idle memory — ${sessions} idle interactive sessions${probe ? `, probe of ${probe} logins` : ''}, gateway pid ${gatewayPid}, ${new Date().toISOString()}`);
+    if (clientPoll) console.log(`client: paramiko Transports poll every ${clientPoll} s (not 0.1 s)`);
+    if (maxSandboxes > 1000) console.log(`gateway config: admission { maxSandboxes: ${maxSandboxes}, maxPerAddress: 20 } (the default maxSandboxes, 1000, leaves no room)`);
     console.log(context(REPO));
     await next('started');
     await sleep(2000);
@@ -67,8 +82,11 @@ async function main(): Promise<void> {
     const failures = ready.failed as string[];
     console.log(`opened ${opened} shells in ${f1((ready.ms as number) / 1000)} s (every prompt received), ${failures.length} failed`);
     for (const f of failures.slice(0, 5)) console.log(`  failure ${f}`);
+    const cpuBefore = { gw: cpuSeconds(gatewayPid), client: cpuSeconds(client.pid!), at: performance.now() };
     await sleep(5000);
     const after = snapshot(gatewayPid, client.pid!);
+    const idleSeconds = (performance.now() - cpuBefore.at) / 1000;
+    const cpuShare = (now: number, then: number) => f1(((now - then) / idleSeconds) * 100);
 
     // The processes of the sandboxes: everything in their pid or mount namespaces, host-side
     // helpers included (unshare and nsenter live in the sandbox's mount namespace), plus the
@@ -103,6 +121,7 @@ async function main(): Promise<void> {
     console.log(`  delta used / session, minus client RSS growth  ${f2(mb(dUsed - dClient) / n)} MB`);
     console.log(`gateway VmRSS: ${f1(mb(before.gatewayRss))} MB -> ${f1(mb(after.gatewayRss))} MB, delta / session ${f2(mb(dGw) / n)} MB`);
     console.log(`client (one python, ${opened} paramiko Transports) VmRSS: ${f1(mb(before.clientRss))} MB -> ${f1(mb(after.clientRss))} MB, delta ${f1(mb(dClient))} MB (${f2(mb(dClient) / n)} MB / session)`);
+    console.log(`CPU while idle (the 5 s settle): gateway ${cpuShare(cpuSeconds(gatewayPid), cpuBefore.gw)} % of a core, client ${cpuShare(cpuSeconds(client.pid!), cpuBefore.client)} % of a core`);
     console.log(`kernel counters, delta / session (kB): ` +
       ['AnonPages', 'Slab', 'SUnreclaim', 'KReclaimable', 'PageTables', 'KernelStack', 'Shmem', 'Cached', 'Percpu']
         .map((k) => `${k} ${f1((after.mem[k] - before.mem[k]) / n)}`)
@@ -112,6 +131,21 @@ async function main(): Promise<void> {
     console.log(`  Pss / session ${f2(mb(total.Pss) / n)} MB (Pss_Anon ${f2(mb(total.Pss_Anon) / n)} MB), private (Private_Clean + Private_Dirty) / session ${f2(mb(total.Private) / n)} MB, Rss / session ${f2(mb(total.Rss) / n)} MB`);
     for (const [comm, c] of [...byComm.entries()].sort((a, b) => b[1].pss - a[1].pss)) {
       console.log(`  ${comm.padEnd(10)} ${String(c.n).padStart(4)} procs (${f2(c.n / n)}/session)  Pss ${f1(c.pss / n).padStart(6)} kB/session  private ${f1(c.priv / n).padStart(6)} kB/session`);
+    }
+
+    if (probe > 0) {
+      // New logins while every session is held: how a player logging in then feels it.
+      const live = gw.events('session.start').length - gw.events('session.end').length;
+      const refusedBefore = gw.events('admission.refused').length;
+      await paramikoLogins(gw, 1);
+      const probed = await paramikoLogins(gw, probe);
+      const ok = probed.filter((r) => !r.error);
+      const refused = gw.events('admission.refused').slice(refusedBefore);
+      console.log(`\nprobe: ${probe} sequential interactive logins (paramiko, pty + shell) with ${live} sessions held open, ${probed.length - ok.length} failed`);
+      console.log(summaryLine('connect -> first byte', ok.map((r) => r.first)));
+      console.log(summaryLine('connect -> shell prompt', ok.map((r) => r.prompt)));
+      for (const r of probed.filter((r) => r.error).slice(0, 3)) console.log(`  failure #${r.i}: ${r.error}`);
+      if (refused.length > 0) console.log(`  admission refused ${refused.length} logins (${countBy(refused, (e) => e.code)}): ${JSON.stringify(refused[0]).slice(0, 300)}`);
     }
 
     client.stdin!.write('close\n');
@@ -126,6 +160,8 @@ async function main(): Promise<void> {
     const closed = snapshot(gatewayPid, client.pid!);
     console.log(`\nafter close: ${ends.length}/${gw.events('session.start').length} sessions ended within ${f1(waited / 1000)} s; ` +
       `used memory ${f1(mb(closed.used))} MB (${f1(mb(closed.used - before.used))} MB over the baseline), gateway VmRSS ${f1(mb(closed.gatewayRss))} MB`);
+    const refusedAll = gw.events('admission.refused');
+    if (refusedAll.length > 0) console.log(`  admission refused ${refusedAll.length} logins in all (${countBy(refusedAll, (e) => e.code)}): ${JSON.stringify(refusedAll[0]).slice(0, 300)}`);
     const cleanup = ends.map((e) => e.cleanupMs as number).sort((a, b) => a - b);
     console.log(`  session.end cleanupMs: min ${cleanup[0]} p50 ${cleanup[Math.floor(cleanup.length / 2)]} max ${cleanup[cleanup.length - 1]}`);
   } catch (err) {

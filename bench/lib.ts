@@ -1,8 +1,12 @@
 // Small helpers shared by the benchmark scripts: argument parsing, percentiles, /proc readers.
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import type { TestGateway } from '../test/helpers/gateway.js';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { PYTHON } from '../test/helpers/clients.js';
+import { REPO, type LogEntry, type TestGateway } from '../test/helpers/gateway.js';
 import { assertNothingLeft } from '../test/helpers/leftovers.js';
 
 /** `--name value` from argv, as a positive integer, or the default. */
@@ -119,3 +123,148 @@ export async function finish(gw: TestGateway, failed: boolean): Promise<void> {
   gw.cleanup();
   process.exitCode = failed ? 1 : 0;
 }
+
+/** How many file descriptors a process holds (ls /proc/PID/fd | wc -l), or NaN if it is gone. */
+export function fdCount(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Follows a gateway's log from where it was when made: every new entry is handed to `onEntry`, in
+ * order, every `intervalMs`. (TestGateway.waitFor scans the whole log on each call; a benchmark
+ * that waits for thousands of events needs this instead.)
+ */
+export class LogTail {
+  private index: number;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly gw: TestGateway,
+    private readonly onEntry: (e: LogEntry) => void,
+    intervalMs = 5,
+  ) {
+    this.index = gw.logs.length;
+    this.timer = setInterval(() => this.drain(), intervalMs);
+  }
+
+  drain(): void {
+    while (this.index < this.gw.logs.length) this.onEntry(this.gw.logs[this.index++]);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.drain();
+  }
+}
+
+/**
+ * The gateway's session events by client address, for benchmarks that give each login its own
+ * loopback source address (the log names the address, not the port).
+ */
+export class SessionsByAddress {
+  readonly starts = new Map<string, LogEntry>();
+  readonly ends = new Map<string, LogEntry>();
+  private readonly waiters = new Map<string, ((e: LogEntry) => void)[]>();
+  private readonly tail: LogTail;
+
+  constructor(gw: TestGateway) {
+    this.tail = new LogTail(gw, (e) => this.handle(e));
+  }
+
+  private handle(e: LogEntry): void {
+    const address = e.client as string | undefined;
+    if (address === undefined) return;
+    if (e.event === 'session.start') this.starts.set(address, e);
+    else if (e.event === 'session.end') {
+      this.ends.set(address, e);
+      for (const w of this.waiters.get(address) ?? []) w(e);
+      this.waiters.delete(address);
+    }
+  }
+
+  /** The session.end of the login from `address`, or undefined after `timeoutMs`. */
+  waitEnd(address: string, timeoutMs: number): Promise<LogEntry | undefined> {
+    this.tail.drain();
+    const seen = this.ends.get(address);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiters.set(address, (this.waiters.get(address) ?? []).filter((w) => w !== done));
+        resolve(undefined);
+      }, timeoutMs);
+      const done = (e: LogEntry) => {
+        clearTimeout(timer);
+        resolve(e);
+      };
+      this.waiters.set(address, [...(this.waiters.get(address) ?? []), done]);
+    });
+  }
+
+  /** Whether the gateway logged a session.start for `address` (the login was admitted). */
+  started(address: string): boolean {
+    this.tail.drain();
+    return this.starts.has(address);
+  }
+
+  stop(): void {
+    this.tail.stop();
+  }
+}
+
+/** Counts of each value, as a compact JSON object. */
+export function countBy<T>(items: T[], key: (t: T) => unknown): string {
+  const counts = new Map<string, number>();
+  for (const item of items) counts.set(String(key(item)), (counts.get(String(key(item))) ?? 0) + 1);
+  return JSON.stringify(Object.fromEntries([...counts.entries()].sort((a, b) => b[1] - a[1])));
+}
+
+/** One login timed by bench/paramiko_login.py (ms from the start of the TCP connect). */
+export interface ParamikoLogin {
+  i: number;
+  error?: string;
+  tcp: number;
+  kex: number;
+  auth: number;
+  open: number;
+  pty: number;
+  shell: number;
+  first: number;
+  prompt: number;
+  total: number;
+}
+
+/** COUNT sequential interactive logins by one /usr/bin/python3 running bench/paramiko_login.py. */
+export async function paramikoLogins(gw: TestGateway, count: number, env: Record<string, string> = {}): Promise<ParamikoLogin[]> {
+  const child = spawn(PYTHON, [join(REPO, 'bench/paramiko_login.py')], {
+    env: { ...process.env, WG_PORT: String(gw.port), WG_USER: 'level0', WG_PASSWORD: gw.password('level0'), WG_COUNT: String(count), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = once(child, 'exit');
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const results: ParamikoLogin[] = [];
+  for await (const line of createInterface({ input: child.stdout! })) {
+    const r = JSON.parse(line) as ParamikoLogin & { done?: boolean };
+    if (r.done) break;
+    results.push(r);
+  }
+  const [code] = (await exited) as [number | null];
+  if (code !== 0) throw new Error(`paramiko_login.py exited ${code}: ${stderr}`);
+  return results;
+}
+
+/** utime + stime of a process in seconds, or NaN if it is gone. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+const CLOCK_TICKS = 100;

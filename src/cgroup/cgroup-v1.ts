@@ -40,8 +40,10 @@ export class CgroupV1Driver implements CgroupDriver {
     return cg;
   }
 
+  /** Every hierarchy is looked at: a gateway killed half-way through create() leaves only some. */
   list(): string[] {
-    return childDirs(this.bases.freezer).filter((n) => SANDBOX_NAME.test(n));
+    const names = new Set(Object.values(this.bases).flatMap(childDirs));
+    return [...names].filter((n) => SANDBOX_NAME.test(n)).sort();
   }
 
   async close(): Promise<void> {
@@ -74,7 +76,11 @@ class V1Cgroup implements SandboxCgroup {
 
   async killAll(): Promise<void> {
     const freezer = this.paths.freezer;
-    if (!existsSync(freezer)) return;
+    if (!existsSync(freezer)) {
+      // Half-created (no process can have joined yet); kill whatever the others list anyway.
+      for (const pid of new Set(this.dirs.flatMap(pidsIn))) killQuietly(pid);
+      return;
+    }
     write(freezer, 'freezer.state', 'FROZEN');
     await waitUntil(() => readFileSync(join(freezer, 'freezer.state'), 'utf8').trim() === 'FROZEN', 1000);
     for (const pid of new Set(this.dirs.flatMap(pidsIn))) killQuietly(pid);

@@ -1,7 +1,9 @@
 // argv -> calls. No logic of its own beyond turning options into a config and errors into exit codes.
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { killCommand, sessionsCommand } from '../admin/commands.js';
+import { locateAdminSocket } from '../admin/socket-path.js';
 import { loadYamlFile } from '../config/load-yaml.js';
 import { serverConfigSchema, type ServerConfig } from '../config/schema.js';
 import { Gateway } from '../daemon/gateway.js';
@@ -63,6 +65,30 @@ program
     const file = resolve(opts.config);
     const config = loadYamlFile(file, serverConfigSchema);
     await serve(config, config.games.map((g) => resolve(dirname(file), g)));
+  });
+
+/** How the admin commands find the gateway's socket. */
+function withSocketOptions(command: Command): Command {
+  return command
+    .addOption(new Option('-c, --config <file>', "the gateway's config file (its admin.socket, or admin.sock in its stateDir)").conflicts('socket'))
+    .addOption(new Option('--state-dir <dir>', "the gateway's state dir (admin.sock in it)").default('/var/lib/wargate').conflicts(['config', 'socket']))
+    .addOption(new Option('--socket <path>', 'the admin socket itself'));
+}
+
+type SocketOptions = { config?: string; stateDir: string; socket?: string };
+
+withSocketOptions(program.command('sessions'))
+  .description('list the live sandboxes of the running gateway')
+  .option('--json', 'print a JSON array for machines instead of a table')
+  .action(async (opts: SocketOptions & { json?: boolean }) => {
+    process.exitCode = await sessionsCommand(locateAdminSocket(opts), { json: opts.json });
+  });
+
+withSocketOptions(program.command('kill'))
+  .description("end one session: its player's connection is closed and its sandbox destroyed")
+  .argument('<id>', 'session id, as `wargate sessions` shows it')
+  .action(async (id: string, opts: SocketOptions) => {
+    process.exitCode = await killCommand(locateAdminSocket(opts), id);
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -5,6 +5,8 @@ import { mkdirSync, chmodSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type ssh2 from 'ssh2';
+import { AdminServer } from '../admin/admin-server.js';
+import { adminSocketPath } from '../admin/socket-path.js';
 import { LevelAuthenticator } from '../auth/level-auth.js';
 import { detectCgroupDriver } from '../cgroup/detect.js';
 import type { ServerConfig } from '../config/schema.js';
@@ -28,6 +30,7 @@ export class Gateway {
   private sessions: SessionManager | undefined;
   private reaper: NodeJS.Timeout | undefined;
   private backend: NamespaceBackend | undefined;
+  private admin: AdminServer | undefined;
 
   constructor(private readonly options: GatewayOptions) {}
 
@@ -36,6 +39,11 @@ export class Gateway {
     assertHostTools();
     mkdirSync(config.stateDir, { recursive: true, mode: 0o711 });
     chmodSync(config.stateDir, 0o711);
+    // First, as it also refuses to start a second gateway on this state dir, whose reaper would kill
+    // this one's sandboxes (a live gateway answers on the socket; a stale socket file is replaced).
+    const sessions = { list: () => this.sessions?.list() ?? [], get: (id: string) => this.sessions?.get(id) };
+    this.admin = new AdminServer({ socketPath: adminSocketPath(config), sessions, logger });
+    await this.admin.start();
 
     const catalog = new GameCatalog(gameDirs, config.stateDir);
     for (const game of catalog.games) {
@@ -53,7 +61,7 @@ export class Gateway {
       );
     }, config.reaper.intervalSeconds * 1000).unref();
 
-    this.sessions = new SessionManager(backend, config.sandbox, logger);
+    this.sessions = new SessionManager(backend, config.sandbox, logger, config.admission);
     this.server = createSshServer({
       hostKeys: loadOrCreateHostKeys(config.stateDir),
       keepalive: config.keepalive,
@@ -76,6 +84,7 @@ export class Gateway {
 
   async stop(): Promise<void> {
     clearInterval(this.reaper);
+    await this.admin?.stop();
     this.server?.close();
     await this.sessions?.closeAll('gateway-stop');
     await this.backend?.close();

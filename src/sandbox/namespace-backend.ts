@@ -76,7 +76,7 @@ export class NamespaceBackend implements SandboxBackend {
     try {
       const nsPid = await waitForReady(child);
       await this.records.write(spec.id, child.pid!);
-      const sandbox = new NamespaceSandbox(spec.id, child, nsPid, cgroup, () => this.forget(spec.id));
+      const sandbox = new NamespaceSandbox(spec.id, child, nsPid, cgroup, this.options.logger, () => this.forget(spec.id));
       this.options.logger.info(
         {
           event: 'sandbox.start',
@@ -116,9 +116,10 @@ export class NamespaceBackend implements SandboxBackend {
     await this.options.cgroups.close();
   }
 
+  /** The record goes first: while it exists the id stays live, so the reaper never counts it. */
   private async forget(id: string): Promise<void> {
-    this.live.delete(id);
     await this.records.remove(id);
+    this.live.delete(id);
   }
 }
 
@@ -169,6 +170,7 @@ class NamespaceSandbox implements Sandbox {
     /** Host pid of the sandbox's PID 1, the target of nsenter. */
     private readonly nsPid: number,
     private readonly cgroup: SandboxCgroup,
+    private readonly logger: Logger,
     onEnd: () => Promise<void>,
   ) {
     // However the sandbox ends (destroy, or its PID 1 killed by OOM or by hand), the cgroup takes
@@ -215,7 +217,14 @@ class NamespaceSandbox implements Sandbox {
     if (spec.pty) env.TERM = spec.pty.term;
     const join = (command: string[]) => joinCgroup(this.cgroup.procsFiles, command);
     if (!spec.pty) return spawnPipeProcess(join(argv), env);
-    return spawnPtyProcess(argv, env, { ptmx: `/proc/${this.nsPid}/root/dev/pts/ptmx`, owner: user.uid, size: spec.pty, wrap: join });
+    return spawnPtyProcess(argv, env, {
+      ptmx: `/proc/${this.nsPid}/root/dev/pts/ptmx`,
+      owner: user.uid,
+      size: spec.pty,
+      wrap: join,
+      onRelayError: (message) =>
+        this.logger.error({ event: 'pty.relay_failed', code: 'WG_ERR_PROCESS_START', sandbox: this.id, message }, 'pty relay failed'),
+    });
   }
 
   async destroy(): Promise<void> {

@@ -20,10 +20,12 @@ export interface PtyOptions {
   size: PtySpec;
   /** Wraps the relay's argv (to put it in the sandbox's cgroup before it forks). */
   wrap: (argv: string[]) => string[];
+  /** Told what the relay (or its wrapper) said when it could not run the program. */
+  onRelayError: (message: string) => void;
 }
 
 export async function spawnPtyProcess(argv: string[], env: Record<string, string>, options: PtyOptions): Promise<SandboxProcess> {
-  const { ptmx, owner, size, wrap } = options;
+  const { ptmx, owner, size, wrap, onRelayError } = options;
   const command = wrap([PTY_RELAY, ptmx, String(size.cols), String(size.rows), String(owner), '--', ...argv]);
   const relay = spawn(command[0], command.slice(1), {
     env,
@@ -38,13 +40,15 @@ export async function spawnPtyProcess(argv: string[], env: Record<string, string
   }
   const control = relay.stdio[3] as Writable;
   for (const stream of [relay.stdin!, control]) stream.on('error', () => {});
-  // The relay's own errors (it exits 125) are not the player's output.
-  relay.stderr!.resume();
+  // The relay's own errors (and its wrapper's) are not the player's output: they go to the log.
+  let relayErrors = '';
+  relay.stderr!.setEncoding('utf8').on('data', (d: string) => (relayErrors = (relayErrors + d).slice(-2000)));
 
   let done = false;
   const exited = new Promise<ExitStatus>((resolve) => {
     relay.once('close', (code, signal) => {
       done = true;
+      if (relayErrors) onRelayError(relayErrors.trim());
       resolve(signal ? { signal: signal.replace(/^SIG/, ''), coreDumped: false } : { code: code ?? 255 });
     });
   });

@@ -1,6 +1,7 @@
 // One authenticated SSH connection and the sandbox it owns. Every channel of the connection runs in
 // that one sandbox. The sandbox starts as soon as the login succeeds (so the first channel finds it
-// ready) and is destroyed when the connection ends, whatever the reason.
+// ready) and is destroyed when the connection ends, whatever the reason, including its own idle
+// timeout and maximum length (session-timers.ts), which are cleared the moment it closes.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { parseSize, type SandboxLimits } from '../config/schema.js';
@@ -8,6 +9,10 @@ import { errorCode } from '../errors/catalog.js';
 import type { Level } from '../games/catalog.js';
 import type { PtySpec, Sandbox, SandboxBackend, SandboxProcess } from '../sandbox/types.js';
 import { baseEnvironment } from './environment.js';
+import { endText, SessionTimers, warningText, type TimeoutReason } from './session-timers.js';
+
+/** How long the notice that a session has ended (timeouts) precedes the disconnect. */
+const LAST_WORDS_MS = 250;
 
 export interface ChannelRequest {
   /** undefined: the login shell. */
@@ -50,6 +55,8 @@ export class ConnectionSession {
   private disconnect: ((reason: string) => void) | undefined;
   private readonly terminals = new Set<(text: string) => void>();
   private stats = { memoryBytes: 0, pids: 0 };
+  private readonly timers: SessionTimers;
+  private lastWords: NodeJS.Timeout | undefined;
 
   constructor(
     readonly level: Level,
@@ -61,6 +68,13 @@ export class ConnectionSession {
     this.log = logger.child({ session: this.id, user: level.user.name, client: client.address });
     const game = level.game.definition;
     this.limits = { ...defaults, ...game.limits };
+    this.timers = new SessionTimers(this.limits, {
+      warn: (reason, secondsLeft) => {
+        this.log.info({ event: 'session.warning', reason, secondsLeft }, 'session end announced');
+        this.notify(warningText(reason, secondsLeft, this.limits));
+      },
+      end: (reason) => this.timedOut(reason),
+    });
     this.sandbox = backend.create({
       id: this.id,
       hostname: game.hostname,
@@ -87,6 +101,15 @@ export class ConnectionSession {
   /** Records client activity (for the idle timeout and `wargate sessions`). */
   touch(): void {
     this.lastActivity = new Date();
+    this.timers.touch();
+  }
+
+  private timedOut(reason: TimeoutReason): void {
+    if (this.terminals.size === 0) return void this.end(reason);
+    this.notify(endText(reason, this.limits));
+    // OpenSSH's client exits on a disconnect without writing out terminal output it has read in the
+    // same go: the last line would be lost. It is given a moment to arrive on its own first.
+    this.lastWords = setTimeout(() => void this.end(reason), LAST_WORDS_MS);
   }
 
   /** The SSH layer registers how to drop the client's connection. */
@@ -144,6 +167,8 @@ export class ConnectionSession {
 
   /** Ends the sandbox: every process killed, every byte freed. Idempotent. */
   close(reason: string): Promise<void> {
+    this.timers.stop();
+    clearTimeout(this.lastWords);
     this.closing ??= (async () => {
       const started = performance.now();
       try {

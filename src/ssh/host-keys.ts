@@ -17,7 +17,10 @@ export function loadOrCreateHostKeys(stateDir: string): Buffer[] {
   return KEYS.map(({ file, generate }) => {
     const path = join(dir, file);
     if (!existsSync(path)) {
-      const pair = generate();
+      // ssh2 sometimes makes an ed25519 key its own parser rejects (about 1 in 256: ssh2 issues
+      // #1390, #1513): make another until it parses.
+      let pair = generate();
+      for (let i = 0; i < 16 && ssh2.utils.parseKey(pair.private) instanceof Error; i++) pair = generate();
       writeFileSync(path, pair.private, { mode: 0o600 });
       writeFileSync(`${path}.pub`, `${pair.public}\n`, { mode: 0o644 });
     }

@@ -1,6 +1,7 @@
 // Translates one ssh2 "session" channel into a request to the connection's sandbox: it gathers
 // pty-req and env, starts the shell or command once, relays data, resizes and signals, and reports
 // exit-status or exit-signal. Every want-reply request gets an answer (PuTTY waits for them).
+// For a login that admission refused, it only tells the player why (refuseSessionChannel).
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -105,4 +106,47 @@ async function drained(stream: ServerChannel): Promise<void> {
   while (stream.writableLength > 0 && stream.writable) {
     await Promise.race([once(stream, 'drain'), once(stream, 'close')]);
   }
+}
+
+/**
+ * The session channel of a login that was refused after authentication (admission): no sandbox
+ * exists and none is made. The player's shell, command or subsystem request is answered with
+ * `message` and exit status 1, so clients show it as they show any output: OpenSSH prints it
+ * whatever its LogLevel (sftp too), paramiko has it on stderr (exec) or in the shell's output (pty).
+ * A pty is accepted only so that the message goes where the player looks: the terminal (stdout,
+ * CR LF). `done` runs once the client has closed the channel, or at once for a refused request.
+ */
+export function refuseSessionChannel(accept: AcceptConnection<Session>, message: string, done: () => void): void {
+  const channel = accept();
+  let pty = false;
+  let told = false;
+  channel.on('error', () => {});
+  channel.on('pty', (ok: MaybeReply) => {
+    pty = true;
+    ok?.();
+  });
+  channel.on('window-change', (ok: MaybeReply) => ok?.());
+  for (const request of ['env', 'signal', 'auth-agent', 'x11'] as const) {
+    channel.on(request, (_ok: MaybeReply, no: MaybeReply) => no?.());
+  }
+  const tell = (ok: AcceptConnection<ServerChannel> | undefined, no: RejectConnection | undefined) => {
+    if (told || !ok) {
+      no?.();
+      return done();
+    }
+    told = true;
+    const stream = ok();
+    stream.on('error', () => {});
+    // 'close' comes only once the readable side has ended too: whatever the client sends is dropped.
+    stream.resume();
+    stream.once('close', done);
+    if (pty) stream.write(`wargate: ${message}\r\n`);
+    else stream.stderr.write(`wargate: ${message}\n`);
+    stream.exit(1);
+    stream.end();
+  };
+  channel.on('shell', tell);
+  channel.on('exec', tell);
+  // sftp and scp -s: the OpenSSH client prints a subsystem's stderr as well.
+  channel.on('subsystem', tell);
 }

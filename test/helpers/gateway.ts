@@ -21,6 +21,11 @@ export interface GatewayOptions {
   /** Reuse a state dir (to test restarts); a fresh temporary one otherwise. */
   stateDir?: string;
   keepalive?: { intervalSeconds: number; countMax: number };
+  /**
+   * More top-level config entries, e.g. `{ admission: { maxSandboxes: 1 }, sandbox: { idleTimeoutSeconds: 3 } }`,
+   * written as JSON (which YAML reads). An entry replaces the helper's own of the same name.
+   */
+  config?: Record<string, unknown>;
 }
 
 export class TestGateway {
@@ -52,15 +57,19 @@ export class TestGateway {
     const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'wargate-test-'));
     const config = join(stateDir, 'test-config.yaml');
     const keepalive = options.keepalive ?? { intervalSeconds: 10, countMax: 3 };
+    const entries: Record<string, string> = {
+      listen: '{ host: 127.0.0.1, port: 0 }',
+      stateDir,
+      games: `[${join(REPO, 'games/demo')}]`,
+      keepalive: `{ intervalSeconds: ${keepalive.intervalSeconds}, countMax: ${keepalive.countMax} }`,
+      log: '{ level: debug }',
+    };
+    for (const [key, value] of Object.entries(options.config ?? {})) entries[key] = JSON.stringify(value);
     writeFileSync(
       config,
-      [
-        'listen: { host: 127.0.0.1, port: 0 }',
-        `stateDir: ${stateDir}`,
-        `games: [${join(REPO, 'games/demo')}]`,
-        `keepalive: { intervalSeconds: ${keepalive.intervalSeconds}, countMax: ${keepalive.countMax} }`,
-        'log: { level: debug }',
-      ].join('\n'),
+      Object.entries(entries)
+        .map(([key, value]) => `${key}: ${value}`)
+        .join('\n'),
     );
     const proc = spawn(process.execPath, [WARGATE, 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
     const gw = new TestGateway(proc, stateDir, ownsStateDir);

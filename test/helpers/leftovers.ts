@@ -38,14 +38,13 @@ export function sandboxNamespaces(gw: TestGateway): Set<string> {
 
 /**
  * Processes of this gateway's sandboxes: everything in their pid namespaces (pinned by TestGateway,
- * so the numbers are not reused), and the host-side helpers in their mount namespaces, which descend
- * from the gateway (or are orphans, if the gateway is dead). Mount namespace numbers can be reused by
- * another gateway's sandboxes; the ancestry check keeps those out.
+ * so the numbers are not reused), and the host-side helpers in their mount namespaces that descend
+ * from the gateway. Mount namespace numbers can be reused by another gateway's sandboxes; the
+ * ancestry check keeps those out (once the gateway is dead its helpers are orphans that cannot be
+ * told apart from others' — they die with their sandbox's pid namespace, which is still checked).
  */
 export function gatewaySandboxProcesses(gw: TestGateway): number[] {
-  const gatewayAlive = gw.proc.exitCode === null && gw.proc.signalCode === null;
-  const ours = (pid: number) => descendsFrom(pid, gw.proc.pid!) || (!gatewayAlive && parentOf(pid) === 1);
-  return processesIn(sandboxNamespaces(gw), (pid, ns) => ns.startsWith('pid:') || ours(pid));
+  return processesIn(sandboxNamespaces(gw), (pid, ns) => ns.startsWith('pid:') || descendsFrom(pid, gw.proc.pid!));
 }
 
 export function descendsFrom(pid: number, ancestor: number): boolean {
