@@ -10,48 +10,15 @@
 // 3. The gateway's own view: `ms` of its 'sandbox.start' log events (spawn to the sandbox's ready line).
 // Then the gateway is stopped and nothing of any sandbox may be left. Figures only: no timing asserts.
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { collect, PYTHON, sshCommand } from '../test/helpers/clients.js';
+import { collect, sshCommand } from '../test/helpers/clients.js';
 import { REPO, TestGateway } from '../test/helpers/gateway.js';
-import { context, finish, intArg, summaryLine } from './lib.js';
+import { context, finish, intArg, paramikoLogins, summaryLine } from './lib.js';
 
 /** Diagnostic: TCP_NODELAY on paramiko's socket (see bench/README.md, Nagle stalls). */
 const clientNoDelay = process.argv.includes('--client-nodelay');
 
-interface LoginTiming {
-  i: number;
-  error?: string;
-  tcp: number;
-  kex: number;
-  auth: number;
-  open: number;
-  pty: number;
-  shell: number;
-  first: number;
-  prompt: number;
-  total: number;
-}
-
-async function paramikoLogins(gw: TestGateway, count: number): Promise<LoginTiming[]> {
-  const child = spawn(PYTHON, [join(REPO, 'bench/paramiko_login.py')], {
-    env: { ...process.env, WG_PORT: String(gw.port), WG_USER: 'level0', WG_PASSWORD: gw.password('level0'), WG_COUNT: String(count), WG_NODELAY: clientNoDelay ? '1' : '0' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = once(child, 'exit');
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const results: LoginTiming[] = [];
-  for await (const line of createInterface({ input: child.stdout! })) {
-    const r = JSON.parse(line) as LoginTiming & { done?: boolean };
-    if (r.done) break;
-    results.push(r);
-  }
-  const [code] = (await exited) as [number | null];
-  if (code !== 0) throw new Error(`paramiko_login.py exited ${code}: ${stderr}`);
-  return results;
-}
+/** The client's side of TCP_NODELAY, if asked for (the gateway always sets its own). */
+const nodelay = { WG_NODELAY: clientNoDelay ? '1' : '0' };
 
 async function opensshLogins(gw: TestGateway, count: number): Promise<{ ms: number[]; failures: string[] }> {
   const ms: number[] = [];
@@ -77,10 +44,10 @@ async function main(): Promise<void> {
     console.log(context(REPO));
 
     // One throw-away login so the first measured one does not pay for cold caches alone.
-    await paramikoLogins(gw, 1);
+    await paramikoLogins(gw, 1, nodelay);
     const warmSandboxes = gw.events('sandbox.start').length;
 
-    const results = await paramikoLogins(gw, count);
+    const results = await paramikoLogins(gw, count, nodelay);
     const ok = results.filter((r) => !r.error);
     const errors = results.filter((r) => r.error);
     const paramikoSandboxes = gw.events('sandbox.start').slice(warmSandboxes);

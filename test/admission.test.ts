@@ -9,10 +9,10 @@ import { after, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { DEFAULT_LIMITS } from '../src/config/schema.js';
 import { ERRORS, WargateError } from '../src/errors/catalog.js';
-import type { Level } from '../src/games/catalog.js';
 import type { Sandbox, SandboxBackend } from '../src/sandbox/types.js';
 import { Admission, addressKey } from '../src/session/admission.js';
 import { SessionManager } from '../src/session/session-manager.js';
+import { fakeLevel } from './helpers/fakes.js';
 import { collect, paramiko, spawnSsh, ssh } from './helpers/clients.js';
 import type { TestGateway } from './helpers/gateway.js';
 import { sharedGateway } from './helpers/shared-gateway.js';
@@ -61,13 +61,6 @@ describe('Admission (counting only)', () => {
 });
 
 describe('SessionManager admission (fake backend)', () => {
-  const fakeLevel = {
-    game: { definition: { name: 'fake', hostname: 'fake', limits: {}, levels: [], files: [] }, layers: [] },
-    definition: { user: 'fake0', uid: 12000, shell: '/bin/sh', home: [] },
-    index: 0,
-    password: 'x',
-    user: { name: 'fake0', uid: 12000, gid: 12000, groups: [], home: '/home/fake0', shell: '/bin/sh' },
-  } as unknown as Level;
 
   function backend() {
     const state = { created: 0, letDestroyFinish: () => {} };

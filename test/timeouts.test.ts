@@ -10,10 +10,10 @@ import { runInNewContext } from 'node:vm';
 import { after, describe, test, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import { DEFAULT_LIMITS } from '../src/config/schema.js';
-import type { Level } from '../src/games/catalog.js';
 import type { Sandbox, SandboxBackend } from '../src/sandbox/types.js';
 import { SessionManager } from '../src/session/session-manager.js';
 import { duration, MAX_TIMER_MS, SessionTimers, type TimeoutLimits, type TimeoutReason } from '../src/session/session-timers.js';
+import { fakeLevel } from './helpers/fakes.js';
 import { collect, PY_CLIENTS, PYTHON, spawnSsh, ssh } from './helpers/clients.js';
 import { TestGateway, type LogEntry } from './helpers/gateway.js';
 import { assertNothingLeft } from './helpers/leftovers.js';
@@ -160,13 +160,6 @@ test('real timers: a 30-day maximum does not fire at once (setTimeout would over
 // Sessions keep no timer and no closure once closed (real SessionManager, a fake backend).
 
 const silent = pino({ level: 'silent' });
-const fakeLevel = {
-  game: { definition: { name: 'fake', hostname: 'fake', limits: {}, levels: [], files: [] }, layers: [] },
-  definition: { user: 'fake0', uid: 12000, shell: '/bin/sh', home: [] },
-  index: 0,
-  password: 'x',
-  user: { name: 'fake0', uid: 12000, gid: 12000, groups: [], home: '/home/fake0', shell: '/bin/sh' },
-} as unknown as Level;
 
 const fakeBackend: SandboxBackend = {
   create: async (spec) =>
