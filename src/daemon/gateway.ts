@@ -35,6 +35,16 @@ export class Gateway {
   constructor(private readonly options: GatewayOptions) {}
 
   async start(): Promise<AddressInfo> {
+    try {
+      return await this.startLayers();
+    } catch (err) {
+      // Nothing half-started stays behind: the admin socket, the reaper timer, a listener.
+      await this.stop().catch(() => {});
+      throw err;
+    }
+  }
+
+  private async startLayers(): Promise<AddressInfo> {
     const { config, gameDirs, logger } = this.options;
     assertHostTools();
     mkdirSync(config.stateDir, { recursive: true, mode: 0o711 });
