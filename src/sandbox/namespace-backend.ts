@@ -194,10 +194,8 @@ class NamespaceSandbox implements Sandbox {
   async spawn(spec: ProcessSpec): Promise<SandboxProcess> {
     if (this.gone) throw new WargateError('WG_ERR_SANDBOX_GONE', `sandbox ${this.id} has ended`);
     const { user } = spec;
-    const argv = [
-      '/usr/bin/nsenter', `--target=${this.nsPid}`, '--mount', '--uts', '--ipc', '--net', '--pid',
-      // --wd without a value takes PID 1's cwd (/ inside); a path would be opened on the host.
-      '--root', '--wd',
+    // What runs inside, as the level user: setpriv, then the launcher (under setsid with a pty).
+    const inside = [
       '/usr/bin/setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`,
       `--groups=${[user.gid, ...user.groups.filter((g) => g !== user.gid)].join(',')}`,
       '--inh-caps=-all', '--',
@@ -216,9 +214,15 @@ class NamespaceSandbox implements Sandbox {
     };
     if (spec.pty) env.TERM = spec.pty.term;
     const join = (command: string[]) => joinCgroup(this.cgroup.procsFiles, command);
-    if (!spec.pty) return spawnPipeProcess(join(argv), env);
-    return spawnPtyProcess(argv, env, {
-      ptmx: `/proc/${this.nsPid}/root/dev/pts/ptmx`,
+    if (!spec.pty) {
+      // nsenter enters PID 1's namespaces and root; --wd without a value takes PID 1's cwd (/ inside),
+      // where a path would be opened on the host.
+      const nsenter = ['/usr/bin/nsenter', `--target=${this.nsPid}`, '--mount', '--uts', '--ipc', '--net', '--pid', '--root', '--wd'];
+      return spawnPipeProcess(join([...nsenter, ...inside]), env);
+    }
+    // With a pty, the relay enters the namespaces itself (one process less than nsenter + relay).
+    return spawnPtyProcess(inside, env, {
+      nsPid: this.nsPid,
       owner: user.uid,
       size: spec.pty,
       wrap: join,

@@ -1,6 +1,6 @@
-// A sandbox process on a terminal. The terminal comes from the sandbox's own devpts instance and is
-// relayed over pipes by pty-relay (a small C program of ours, on the host side), which passes on the
-// program's exact exit code or fatal signal. Resizes go to the relay's control pipe (fd 3).
+// A sandbox process on a terminal. pty-relay (a small C program of ours, on the host side) enters
+// the sandbox, takes a terminal from its own devpts instance, starts the program on it and relays it
+// over pipes, passing on the program's exact exit code or fatal signal. Resizes go to fd 3.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -13,8 +13,8 @@ import type { ExitStatus, PtySpec, SandboxProcess } from './types.js';
 export const PTY_RELAY = fileURLToPath(new URL('../../pty-relay', import.meta.url));
 
 export interface PtyOptions {
-  /** The sandbox's ptmx as seen from the host: /proc/<PID 1>/root/dev/pts/ptmx. */
-  ptmx: string;
+  /** Host pid of the sandbox's PID 1, whose namespaces and root the relay enters. */
+  nsPid: number;
   /** The terminal is handed to this uid, as sshd does. */
   owner: number;
   size: PtySpec;
@@ -25,8 +25,8 @@ export interface PtyOptions {
 }
 
 export async function spawnPtyProcess(argv: string[], env: Record<string, string>, options: PtyOptions): Promise<SandboxProcess> {
-  const { ptmx, owner, size, wrap, onRelayError } = options;
-  const command = wrap([PTY_RELAY, ptmx, String(size.cols), String(size.rows), String(owner), '--', ...argv]);
+  const { nsPid, owner, size, wrap, onRelayError } = options;
+  const command = wrap([PTY_RELAY, String(nsPid), String(size.cols), String(size.rows), String(owner), '--', ...argv]);
   const relay = spawn(command[0], command.slice(1), {
     env,
     stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
@@ -63,10 +63,8 @@ export async function spawnPtyProcess(argv: string[], env: Record<string, string
     },
     signal(name) {
       if (done || relay.pid === undefined) return;
-      // relay -> nsenter (host) -> the player's program (inside): signal the program.
-      for (const nsenter of childrenOf(relay.pid)) {
-        for (const pid of childrenOf(nsenter)) signalProcess(pid, `SIG${name}` as NodeJS.Signals);
-      }
+      // The relay's child is the player's program, inside the sandbox.
+      for (const pid of childrenOf(relay.pid)) signalProcess(pid, `SIG${name}` as NodeJS.Signals);
     },
     hangup() {
       if (done) return;

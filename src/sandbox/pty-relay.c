@@ -1,15 +1,16 @@
 /*
- * pty-relay: gives a program started in a sandbox a terminal of the sandbox's own devpts instance,
- * and relays that terminal to the gateway over plain pipes.
+ * pty-relay: starts a program in a sandbox on a terminal of the sandbox's own devpts instance, and
+ * relays that terminal to the gateway over plain pipes.
  *
- * It runs on the host, as root, as the gateway's child, and never inside the sandbox: the player
- * cannot see, signal or trace it. It opens the sandbox's ptmx through /proc/PID/root (so the pty
- * belongs to the sandbox's devpts and `tty` names /dev/pts/N inside), hands the slave to its child
- * (nsenter ... the player's shell), and passes on the child's exact wait status: an exit code as its
- * own exit code, a fatal signal by dying of the same signal. util-linux `script` would turn the
- * latter into exit code 128+N, which is why this exists.
+ * It is the gateway's child, as root, and stays in the host's pid namespace: the player cannot see,
+ * signal or trace it. Like nsenter (which it replaces for terminal sessions, saving a process) it
+ * joins the ipc, uts, net, pid and mount namespaces of the sandbox's PID 1 and its root, opens the
+ * sandbox's /dev/pts/ptmx (so `tty` names /dev/pts/N inside), and forks the program into the
+ * sandbox's pid namespace with the slave as its stdio. It passes on the program's exact wait
+ * status: an exit code as its own exit code, a fatal signal by dying of the same signal (util-linux
+ * `script` would turn that into exit code 128+N).
  *
- * usage: pty-relay PTMX COLS ROWS OWNER_UID -- PROGRAM [ARG...]
+ * usage: pty-relay NSPID COLS ROWS OWNER_UID -- PROGRAM [ARG...]   (PROGRAM: a path inside the sandbox)
  *   fd 0: input for the terminal (end of input is ignored, as sshd does for a pty)
  *   fd 1: what the terminal shows
  *   fd 2: the relay's own errors
@@ -25,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/prctl.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -76,24 +77,48 @@ static void resize(int master, char *line) {
     }
 }
 
+/* Joins the namespaces and the root of the sandbox whose PID 1 is `pid` (as nsenter -t PID
+ * --ipc --uts --net --pid --mount --root --wd does). Only children land in the pid namespace. */
+static void enter_sandbox(long pid) {
+    static const char *const kinds[] = {"ipc", "uts", "net", "pid", "mnt"};
+    int fds[5];
+    char path[64];
+    /* Open everything first: after joining the mount namespace, /proc/PID would be another's. */
+    for (int i = 0; i < 5; i++) {
+        snprintf(path, sizeof path, "/proc/%ld/ns/%s", pid, kinds[i]);
+        if ((fds[i] = open(path, O_RDONLY | O_CLOEXEC)) < 0) fail(path);
+    }
+    snprintf(path, sizeof path, "/proc/%ld/root", pid);
+    int root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0) fail(path);
+    for (int i = 0; i < 5; i++) {
+        if (setns(fds[i], 0) != 0) fail(kinds[i]);
+        close(fds[i]);
+    }
+    if (fchdir(root) != 0 || chroot(".") != 0 || chdir("/") != 0) fail("chroot");
+    close(root);
+}
+
 int main(int argc, char **argv) {
     if (argc < 7 || strcmp(argv[5], "--") != 0) {
-        fprintf(stderr, "usage: pty-relay PTMX COLS ROWS OWNER_UID -- PROGRAM [ARG...]\n");
+        fprintf(stderr, "usage: pty-relay NSPID COLS ROWS OWNER_UID -- PROGRAM [ARG...]\n");
         return 125;
     }
-    const char *ptmx = argv[1];
+    long nspid = number(argv[1], 0x7fffffff);
     struct winsize ws = {.ws_col = (unsigned short)number(argv[2], 1000), .ws_row = (unsigned short)number(argv[3], 1000)};
     uid_t owner = (uid_t)number(argv[4], 0x7fffffff);
 
-    /* Die with the gateway. (The sandbox dies with it too; this only saves a stray relay.) */
-    pid_t gateway = getppid();
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != gateway) return 125;
+    /* No parent-death signal: if the gateway dies, the sandbox dies with it (its PID 1 loses its
+     * pipe), the program with the sandbox, and the relay once it has reaped the program. Dying
+     * first would leave the program to the host's init to reap, and the sandbox's teardown to wait
+     * for that. */
     /* Re-raising a fatal signal below must never leave a core file on the host. */
     struct rlimit no_core = {0, 0};
     setrlimit(RLIMIT_CORE, &no_core);
 
-    int master = open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (master < 0) fail(ptmx);
+    enter_sandbox(nspid);
+    int master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0) fail("/dev/pts/ptmx");
     int unlock = 0;
     if (ioctl(master, TIOCSPTLCK, &unlock) != 0) fail("unlock pty");
     /* The slave straight from the master: no path lookup inside the player's filesystem. */
