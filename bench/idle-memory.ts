@@ -90,9 +90,9 @@ async function main(): Promise<void> {
 
     // The processes of the sandboxes: everything in their pid or mount namespaces, host-side
     // helpers included (unshare and nsenter live in the sandbox's mount namespace), plus the
-    // gateway's pty relays (on the host side, in no sandbox namespace).
+    // gateway's pty relays (host pid namespace; once inside, also in the sandbox's mount namespace).
     const relays = childrenOf(gw.proc.pid!).filter((pid) => commOf(pid) === 'pty-relay');
-    const pids = [...gatewaySandboxProcesses(gw), ...relays];
+    const pids = [...new Set([...gatewaySandboxProcesses(gw), ...relays])];
     const total = { Rss: 0, Pss: 0, Private: 0, Pss_Anon: 0 };
     const byComm = new Map<string, { n: number; pss: number; priv: number }>();
     for (const pid of pids) {
