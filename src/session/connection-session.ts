@@ -54,7 +54,8 @@ export class ConnectionSession {
   attached = true;
   private disconnect: ((reason: string) => void) | undefined;
   private readonly terminals = new Set<(text: string) => void>();
-  private stats = { memoryBytes: 0, pids: 0 };
+  /** The sandbox once it has started (for its stats). */
+  private ready: Sandbox | undefined;
   private readonly timers: SessionTimers;
   private lastWords: NodeJS.Timeout | undefined;
 
@@ -90,13 +91,13 @@ export class ConnectionSession {
     // A failure is reported to the channel that needs the sandbox; here it must not go unhandled.
     this.sandbox.then(
       // A sandbox that ends on its own (its PID 1 killed) takes the connection with it.
-      (sandbox) => void sandbox.ended.then(() => this.end('sandbox-ended')),
+      (sandbox) => {
+        this.ready = sandbox;
+        void sandbox.ended.then(() => this.end('sandbox-ended'));
+      },
       (err) => this.log.error({ err, code: errorCode(err), event: 'sandbox.failed' }, 'sandbox failed to start'),
     );
-    void this.sandbox.then((sandbox) => (this.readStats = () => sandbox.stats())).catch(() => {});
   }
-
-  private readStats: () => { memoryBytes: number; pids: number } = () => this.stats;
 
   /** Records client activity (for the idle timeout and `wargate sessions`). */
   touch(): void {
@@ -136,7 +137,6 @@ export class ConnectionSession {
   }
 
   info(): SessionInfo {
-    this.stats = this.readStats();
     return {
       id: this.id,
       game: this.level.game.definition.name,
@@ -145,7 +145,7 @@ export class ConnectionSession {
       startedAt: this.startedAt.toISOString(),
       lastActivity: this.lastActivity.toISOString(),
       attached: this.attached,
-      ...this.stats,
+      ...(this.ready?.stats() ?? { memoryBytes: 0, pids: 0 }),
     };
   }
 
