@@ -10,11 +10,14 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-# Runtime: the sandbox chain (util-linux, bsdutils' script, mount, iproute2), the demo game's
-# setuid program (gcc), and the build of the native addons (ssh2's crypto, node-pty).
-packages=(util-linux bsdutils mount iproute2 procps bash dash gcc libc6-dev make g++ python3)
+# Runtime: util-linux (nsenter, setpriv, setsid), the C helpers and the games' setuid programs
+# (gcc, static libc from libc6-dev), ssh2's optional native crypto (make, g++), and what the
+# sandboxes run from the host's read-only /usr: shells, python3, sftp-server (SFTP and scp), scp
+# (legacy scp -O), ssh (nested logins) and git (git over SSH).
+packages=(util-linux bsdutils mount iproute2 procps bash dash gcc libc6-dev make g++ python3
+  openssh-sftp-server openssh-client git)
 if [ "${1:-}" = "--with-test-clients" ]; then
-  packages+=(openssh-client python3-paramiko)
+  packages+=(python3-paramiko python3-pwntools python3-asyncssh putty-tools dropbear-bin ssh-audit)
 fi
 
 missing=()

@@ -357,12 +357,12 @@ test('e. the gateway is killed with SIGKILL; a restart reaps and serves', { time
   assert.ok(!existsSync(`/proc/${shell.daemon}`) || state(shell.daemon) === 'Z');
   assert.ok(!existsSync(`/proc/${daemon2}`) || state(daemon2) === 'Z');
   t.diagnostic(`gateway SIGKILL -> every sandbox process gone (zombies aside): ${goneMs} ms`);
-  // For the record, not asserted: when the sandboxes' unshare and init were finally reaped, which is
+  // For the record, not asserted: when the sandboxes' holder and init were finally reaped, which is
   // up to the host's PID 1 once the gateway (their parent) is dead.
-  const holders = g.events('sandbox.start').flatMap((e) => [(e.unsharePid ?? e.pid) as number, e.nsPid as number]);
+  const holders = g.events('sandbox.start').flatMap((e) => [(e.holderPid) as number, e.nsPid as number]);
   while (holders.some((pid) => existsSync(`/proc/${pid}`)) && Date.now() - killedAt < 10_000) await sleep(10);
   const reapedMs = Date.now() - killedAt;
-  measured.push(`e. gateway SIGKILL -> every sandbox process gone (zombies aside): ${goneMs}ms; unshare+init reaped by host init: ${reapedMs}ms`);
+  measured.push(`e. gateway SIGKILL -> every sandbox process gone (zombies aside): ${goneMs}ms; holder+init reaped by host init: ${reapedMs}ms`);
   // No mount on the host: they lived only in the sandboxes' mount namespaces.
   assert.deepEqual(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(g.stateDir)), []);
   // The dead gateway could not remove its records: the next one must.

@@ -61,7 +61,7 @@ async function withSandbox(fn: (sb: Sandbox) => Promise<void>): Promise<void> {
   assert.deepEqual(leftovers(), [], 'destroy() resolved while processes remain');
 }
 
-/** The sandbox's PID 1 on the host: the only child of unshare. */
+/** The sandbox's PID 1 on the host: the only child of its holder (sandbox-init). */
 function nsPidOf(sb: Sandbox): number {
   const kids = childrenOf(sb.pid);
   assert.equal(kids.length, 1);

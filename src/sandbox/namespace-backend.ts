@@ -1,13 +1,13 @@
-// The sandbox backend built from util-linux: unshare makes the namespaces, a shell script as PID 1
-// builds the root filesystem inside them, nsenter + setpriv start each player process as the level
-// user. It owns <stateDir>/sandboxes (one record per live sandbox) and <stateDir>/mnt (an empty
+// The sandbox backend built on Linux namespaces: sandbox-init (a small C program of ours) makes the
+// namespaces, builds the root filesystem inside them and holds them; nsenter or pty-relay, then
+// setpriv, start each player process as the level user. It owns <stateDir>/sandboxes (one record per live sandbox) and <stateDir>/mnt (an empty
 // mount point that every sandbox mounts over in its own namespace). It never mounts on the host.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { WargateError } from '../errors/catalog.js';
-import { INIT_ARGV, INIT_SCRIPT } from './init-script.js';
 import { LAUNCH_SCRIPT, PLAIN_ARGV, PTY_ARGV } from './launch-script.js';
 import { spawnPipeProcess } from './pipe-process.js';
 import { signalProcess } from './procfs.js';
@@ -19,14 +19,9 @@ import type { CgroupDriver, SandboxCgroup } from '../cgroup/types.js';
 import type { ProcessSpec, Sandbox, SandboxBackend, SandboxProcess, SandboxSpec, SandboxStats } from './types.js';
 
 const START_TIMEOUT_MS = 10_000;
-/** What the launcher chain itself needs; the player's PATH is set by the caller. */
-const TOOL_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
 
-/**
- * The namespaces every sandbox gets. The cgroup goes around this chain (cgroup-join.ts); a user
- * namespace (uid mapping) is a later addition: one more flag here plus a map.
- */
-const UNSHARE_ARGV = ['/usr/bin/unshare', '--fork', '--kill-child=SIGKILL', '--pid', '--mount', '--uts', '--ipc', '--net', '--propagation', 'private'];
+/** Built by `npm run build` next to the compiled JavaScript (dist/sandbox-init). */
+export const SANDBOX_INIT = fileURLToPath(new URL('../../sandbox-init', import.meta.url));
 
 export interface NamespaceBackendOptions {
   stateDir: string;
@@ -57,14 +52,12 @@ export class NamespaceBackend implements SandboxBackend {
       await this.forget(spec.id);
       throw err;
     }
-    // In the cgroup before anything forks. setpriv --pdeathsig: if the gateway dies, unshare dies,
-    // and --kill-child takes PID 1 with it.
-    const argv = joinCgroup(cgroup.procsFiles, ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--', ...UNSHARE_ARGV, '--', ...INIT_ARGV]);
-    const child = spawn(argv[0], argv.slice(1), {
+    // sandbox-init joins the cgroup before it forks, dies with the gateway, and holds PID 1
+    // (see src/sandbox/sandbox-init.c). fd 0 is PID 1's lifeline.
+    const child = spawn(SANDBOX_INIT, [], {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: {
-        PATH: TOOL_PATH,
-        WG_INIT: INIT_SCRIPT,
+        WG_CGROUP_PROCS: cgroup.procsFiles.join(':'),
         WG_MNT: this.mountPoint,
         WG_HOST: spec.hostname,
         WG_SIZE: spec.limits.writableSize,
@@ -81,7 +74,7 @@ export class NamespaceBackend implements SandboxBackend {
         {
           event: 'sandbox.start',
           sandbox: spec.id,
-          unsharePid: child.pid,
+          holderPid: child.pid,
           nsPid,
           // The namespaces' identities, so an operator (or a test) can prove nothing of them is left.
           pidns: readlinkSync(`/proc/${nsPid}/ns/pid`),
@@ -141,13 +134,14 @@ async function waitForReady(child: ChildProcess): Promise<number> {
     };
     const timer = setTimeout(() => fail(`no ready signal within ${START_TIMEOUT_MS} ms`), START_TIMEOUT_MS);
     child.once('error', (err) => fail(err.message));
-    child.once('exit', (code, signal) => fail(`init exited (${signal ?? code})`));
+    // 'close', not 'exit': PID 1's error line may still be on its way when the holder has exited.
+    child.once('close', (code, signal) => fail(`sandbox-init exited (${signal ?? code})`));
     child.stdout!.setEncoding('utf8').on('data', (d: string) => {
       stdout += d;
       const m = /^ready (\d+)\n/.exec(stdout);
       if (m) {
         clearTimeout(timer);
-        child.removeAllListeners('exit');
+        child.removeAllListeners('close');
         resolve(Number(m[1]));
       }
     });
@@ -234,8 +228,8 @@ class NamespaceSandbox implements Sandbox {
   async destroy(): Promise<void> {
     if (!this.gone) {
       // Closing the lifeline ends PID 1; SIGKILL makes it immediate. The kernel then kills every
-      // process left in the pid namespace, and the mounts go with the mount namespace. unshare is
-      // left to reap PID 1 and exit, so `ended` means all of it is gone (killing unshare first
+      // process left in the pid namespace, and the mounts go with the mount namespace. The holder
+      // is left to reap PID 1 and exit, so `ended` means all of it is gone (killing the holder first
       // would orphan PID 1 to the host's init, to be reaped whenever that gets to it).
       this.child.stdin!.destroy();
       signalProcess(this.nsPid, 'SIGKILL');

@@ -36,7 +36,7 @@ export class SandboxRecords {
       const id = name.endsWith(SUFFIX) ? name.slice(0, -SUFFIX.length) : name;
       if (live.has(id)) continue;
       const record = this.read(name);
-      // SIGKILL to unshare: --kill-child takes the sandbox's PID 1, and the kernel the rest.
+      // SIGKILL to the holder: PID 1 dies with it (parent-death signal), and the kernel takes the rest.
       if (record && processStartTime(record.pid) === record.startTime) signalProcess(record.pid, 'SIGKILL');
       await rm(join(this.dir, name), { force: true, recursive: true });
       removed.push(id);

@@ -1,0 +1,181 @@
+/*
+ * sandbox-init: creates one sandbox and stays as its holder.
+ *
+ * It replaces a chain of util-linux tools (sh joining the cgroup, setpriv --pdeathsig, unshare
+ * --fork --kill-child, a shell script as PID 1, cat reading the lifeline): the same steps, in two
+ * small processes instead of four, with nothing left to exec.
+ *
+ * The holder (the gateway's child, host namespaces, invisible to the player):
+ *   1. writes its pid into each cgroup.procs file of WG_CGROUP_PROCS, so everything below is
+ *      limited and accounted before it exists;
+ *   2. dies with the gateway (parent-death signal SIGKILL);
+ *   3. forks PID 1 of a new pid namespace, waits for it, and exits when it has: by then the kernel
+ *      has killed every process of the namespace, so the holder's exit means the sandbox is gone.
+ *      If the holder dies, PID 1 dies too (its own parent-death signal).
+ * PID 1 (root in fresh mount, uts, ipc and net namespaces):
+ *   builds the root filesystem: a tmpfs capped in size and inodes -> overlay(WG_LOWER) on it ->
+ *   the host's /usr bound read-only, nosuid, nodev -> a fresh /proc -> its own devpts and /dev/shm
+ *   -> hostname -> lo up -> pivot_root, the host's root detached. Then it prints "ready HOSTPID"
+ *   and reads fd 0, a pipe whose only writer is the gateway, until end of file: when the gateway
+ *   closes it (session end) or dies, PID 1 exits and the kernel kills the rest. SIGCHLD is ignored,
+ *   so the kernel reaps the orphans that land on PID 1. Every mount lives in PID 1's private mount
+ *   namespace and vanishes with it: nothing is ever mounted on the host.
+ *
+ * Parameters come in the environment, so the command line a player can read from /proc/1/cmdline
+ * holds no host path: WG_CGROUP_PROCS (cgroup.procs files, ':'-separated), WG_MNT (an empty host
+ * directory to build on), WG_HOST (hostname), WG_SIZE and WG_INODES (tmpfs caps), WG_LOWER
+ * (overlay lowerdir, top first). Errors: one line on stderr, exit status 125.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void fail(const char *what) {
+    fprintf(stderr, "sandbox-init: %s: %s\n", what, strerror(errno));
+    exit(125);
+}
+
+static const char *param(const char *name) {
+    const char *value = getenv(name);
+    if (!value || !*value) {
+        fprintf(stderr, "sandbox-init: %s is not set\n", name);
+        exit(125);
+    }
+    return value;
+}
+
+static void write_file(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) fail(path);
+    ssize_t n = write(fd, text, strlen(text));
+    if (n != (ssize_t)strlen(text)) fail(path);
+    close(fd);
+}
+
+static void join_cgroups(const char *files) {
+    char pid[24], *list = strdup(files), *save = NULL;
+    snprintf(pid, sizeof pid, "%d\n", getpid());
+    for (char *f = strtok_r(list, ":", &save); f; f = strtok_r(NULL, ":", &save)) write_file(f, pid);
+    free(list);
+}
+
+static void do_mount(const char *source, const char *target, const char *type, unsigned long flags, const char *data) {
+    if (mount(source, target, type, flags, data) != 0) fail(target);
+}
+
+static void bring_up_loopback(void) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) fail("socket");
+    struct ifreq ifr = {0};
+    strcpy(ifr.ifr_name, "lo");
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) != 0) fail("lo");
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0) fail("lo up");
+    close(s);
+}
+
+/* PID 1: never returns. */
+static void run_init(void) {
+    const char *mnt = param("WG_MNT"), *host = param("WG_HOST"), *size = param("WG_SIZE"), *inodes = param("WG_INODES"),
+               *lower = param("WG_LOWER");
+    char data[8192];
+
+    if (unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET) != 0) fail("unshare");
+    do_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+
+    /* Read before the sandbox's own /proc hides the host's pid numbers. */
+    char self[24] = {0};
+    if (readlink("/proc/self", self, sizeof self - 1) < 0) fail("/proc/self");
+
+    snprintf(data, sizeof data, "size=%s,nr_inodes=%s,mode=0755", size, inodes);
+    do_mount("wargate-rw", mnt, "tmpfs", MS_NOSUID | MS_NODEV, data);
+    if (chdir(mnt) != 0) fail(mnt);
+    if (mkdir("upper", 0755) != 0 || mkdir("work", 0755) != 0 || mkdir("root", 0755) != 0) fail("mkdir");
+    snprintf(data, sizeof data, "lowerdir=%s,upperdir=%s/upper,workdir=%s/work", lower, mnt, mnt);
+    do_mount("wargate-root", "root", "overlay", 0, data);
+    if (chdir("root") != 0) fail("root");
+
+    /* Host programs, read-only. nosuid: setuid-root programs of the host (su, mount, ...) are
+     * inert; the game's own setuid binaries live in the game layer and keep working. */
+    do_mount("/usr", "usr", NULL, MS_BIND, NULL);
+    do_mount(NULL, "usr", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
+    do_mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    /* /dev comes from the base layer; the sandbox adds a devpts instance of its own, so a player
+     * can never open another player's terminal. */
+    do_mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5");
+    do_mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,nr_inodes=1024,mode=1777");
+
+    if (sethostname(host, strlen(host)) != 0) fail("hostname");
+    bring_up_loopback();
+
+    /* The host's root is parked on /mnt only until it is detached: nothing of it stays reachable. */
+    if (syscall(SYS_pivot_root, ".", "mnt") != 0) fail("pivot_root");
+    if (umount2("/mnt", MNT_DETACH) != 0) fail("umount /mnt");
+    if (chdir("/") != 0) fail("/");
+
+    /* The OOM killer, when the sandbox's cgroup runs out of memory, picks a player's process, never
+     * PID 1. Some hosts refuse; then the score stays as it is. */
+    int adj = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (adj >= 0) {
+        if (write(adj, "-1000", 5) < 0) { /* best effort */ }
+        close(adj);
+    }
+    /* With SIGCHLD ignored, the kernel reaps every orphan that ends up under PID 1. */
+    signal(SIGCHLD, SIG_IGN);
+
+    snprintf(data, sizeof data, "ready %s\n", self);
+    if (write(STDOUT_FILENO, data, strlen(data)) < 0) exit(125);
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
+        close(null);
+    }
+    char buf[256];
+    for (;;) {
+        ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+        if (n == 0 || (n < 0 && errno != EINTR)) _exit(0);
+    }
+}
+
+int main(void) {
+    join_cgroups(param("WG_CGROUP_PROCS"));
+    pid_t gateway = getppid();
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail("pdeathsig");
+    if (getppid() != gateway) return 125; /* the gateway is already gone */
+    prctl(PR_SET_NAME, "wargate-sandbox");
+
+    if (unshare(CLONE_NEWPID) != 0) fail("unshare pid");
+    pid_t init = fork();
+    if (init < 0) fail("fork");
+    if (init == 0) {
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail("pdeathsig");
+        prctl(PR_SET_NAME, "init");
+        run_init();
+    }
+    /* The holder keeps nothing of the sandbox's pipes open: only PID 1 holds them. */
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        for (int fd = 0; fd <= 2; fd++) dup2(null, fd);
+        close(null);
+    }
+    int status;
+    while (waitpid(init, &status, 0) < 0) {
+        if (errno != EINTR) return 125;
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
