@@ -88,10 +88,10 @@ async function main(): Promise<void> {
     const idleSeconds = (performance.now() - cpuBefore.at) / 1000;
     const cpuShare = (now: number, then: number) => f1(((now - then) / idleSeconds) * 100);
 
-    // The processes of the sandboxes: everything in their pid or mount namespaces, host-side
-    // helpers included (unshare and nsenter live in the sandbox's mount namespace), plus the
-    // gateway's pty relays (host pid namespace; once inside, also in the sandbox's mount namespace).
-    const relays = childrenOf(gw.proc.pid!).filter((pid) => commOf(pid) === 'pty-relay');
+    // The processes of the sandboxes: everything in their pid or mount namespaces, plus the
+    // gateway's children on the host side: each sandbox's holder (sandbox-init, host namespaces) and
+    // the pty relays (host pid namespace; once inside, also in the sandbox's mount namespace).
+    const relays = childrenOf(gw.proc.pid!).filter((pid) => ['pty-relay', 'wargate-sandbox'].includes(commOf(pid)));
     const pids = [...new Set([...gatewaySandboxProcesses(gw), ...relays])];
     const total = { Rss: 0, Pss: 0, Private: 0, Pss_Anon: 0 };
     const byComm = new Map<string, { n: number; pss: number; priv: number }>();

@@ -68,7 +68,7 @@ async function main(): Promise<void> {
     console.log(summaryLine('ssh -tt ... exit', sshMs));
     for (const f of failures.slice(0, 5)) console.log(`  failure ${f}`);
 
-    console.log(`\ngateway log 'sandbox.start' ms (spawn of the unshare chain to its ready line)`);
+    console.log(`\ngateway log 'sandbox.start' ms (spawn of sandbox-init to its ready line)`);
     console.log(summaryLine('during paramiko logins', paramikoSandboxes.map((e) => e.ms as number)));
     console.log(summaryLine('during OpenSSH logins', sshSandboxes.map((e) => e.ms as number)));
     const otherErrors = gw.logs.filter((e) => typeof e.level === 'number' && (e.level as number) >= 50);

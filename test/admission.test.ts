@@ -9,10 +9,10 @@ import { after, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { DEFAULT_LIMITS } from '../src/config/schema.js';
 import { ERRORS, WargateError } from '../src/errors/catalog.js';
-import type { Sandbox, SandboxBackend } from '../src/sandbox/types.js';
+import type { SandboxBackend } from '../src/sandbox/types.js';
 import { Admission, addressKey } from '../src/session/admission.js';
 import { SessionManager } from '../src/session/session-manager.js';
-import { fakeLevel } from './helpers/fakes.js';
+import { fakeLevel, fakeSandbox } from './helpers/fakes.js';
 import { collect, paramiko, spawnSsh, ssh } from './helpers/clients.js';
 import type { TestGateway } from './helpers/gateway.js';
 import { sharedGateway } from './helpers/shared-gateway.js';
@@ -67,14 +67,7 @@ describe('SessionManager admission (fake backend)', () => {
     const b: SandboxBackend = {
       create: async (spec) => {
         state.created++;
-        return {
-          id: spec.id,
-          pid: 0,
-          ended: new Promise<void>(() => {}),
-          spawn: () => Promise.reject(new Error('fake')),
-          stats: () => ({ memoryBytes: 0, pids: 0 }),
-          destroy: () => new Promise<void>((resolve) => (state.letDestroyFinish = resolve)),
-        } satisfies Sandbox;
+        return fakeSandbox(spec.id, { destroy: () => new Promise<void>((resolve) => (state.letDestroyFinish = resolve)) });
       },
       reap: async () => 0,
       close: async () => {},

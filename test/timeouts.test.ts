@@ -10,10 +10,10 @@ import { runInNewContext } from 'node:vm';
 import { after, describe, test, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import { DEFAULT_LIMITS } from '../src/config/schema.js';
-import type { Sandbox, SandboxBackend } from '../src/sandbox/types.js';
+import type { SandboxBackend } from '../src/sandbox/types.js';
 import { SessionManager } from '../src/session/session-manager.js';
 import { duration, MAX_TIMER_MS, SessionTimers, type TimeoutLimits, type TimeoutReason } from '../src/session/session-timers.js';
-import { fakeLevel } from './helpers/fakes.js';
+import { fakeLevel, fakeSandbox } from './helpers/fakes.js';
 import { collect, PY_CLIENTS, PYTHON, spawnSsh, ssh } from './helpers/clients.js';
 import { TestGateway, type LogEntry } from './helpers/gateway.js';
 import { assertNothingLeft } from './helpers/leftovers.js';
@@ -162,15 +162,7 @@ test('real timers: a 30-day maximum does not fire at once (setTimeout would over
 const silent = pino({ level: 'silent' });
 
 const fakeBackend: SandboxBackend = {
-  create: async (spec) =>
-    ({
-      id: spec.id,
-      pid: 0,
-      ended: new Promise<void>(() => {}),
-      spawn: () => Promise.reject(new Error('fake')),
-      stats: () => ({ memoryBytes: 0, pids: 0 }),
-      destroy: async () => {},
-    }) satisfies Sandbox,
+  create: async (spec) => fakeSandbox(spec.id),
   reap: async () => 0,
   close: async () => {},
 };

@@ -1,5 +1,6 @@
 // The one source of truth for what a server config and a game definition may contain.
 // Everything else reads the types inferred here; nothing re-validates by hand.
+import ssh2 from 'ssh2';
 import { z } from 'zod';
 
 const unixName = z
@@ -74,6 +75,25 @@ export const fileSchema = z
     message: 'at most one of content, source and compile',
   });
 
+/**
+ * A bare git repository in the game layer, reached from inside a sandbox over the gateway's own
+ * SSH port (`git clone ssh://LEVEL@localhost:2220/PATH`). Pushes land in that login's sandbox only.
+ */
+export const repositorySchema = z
+  .object({
+    path: absolutePath,
+    /** The level user who owns it (and so may push to it). */
+    owner: unixName,
+    /** A directory of the game folder whose files are the first commit ({{password:LEVEL}} filled in). */
+    from: relativePath.optional(),
+    /** A script of the game folder installed as the pre-receive hook: exiting non-zero refuses the push. */
+    preReceive: relativePath.optional(),
+  })
+  .strict();
+
+/** One authorized_keys line: "ssh-ed25519 AAAA... comment". */
+const publicKeyLine = z.string().refine((line) => !(ssh2.utils.parseKey(line) instanceof Error), 'an SSH public key ("ssh-ed25519 AAAA...")');
+
 export const levelSchema = z
   .object({
     user: unixName,
@@ -85,6 +105,13 @@ export const levelSchema = z
     goal: z.string().optional(),
     /** Files in the level's home (paths relative to it); owner defaults to the level, mode to 0640. */
     home: z.array(fileSchema).default([]),
+    /**
+     * Also accept this level's own SSH key (ed25519, generated once and kept in the state dir);
+     * {{private-key:LEVEL}} in a file's content places its private half, usually in an earlier level.
+     */
+    sshKey: z.boolean().default(false),
+    /** Public keys (authorized_keys lines) that may log in as this level. */
+    authorizedKeys: z.array(publicKeyLine).default([]),
   })
   .strict();
 
@@ -100,6 +127,7 @@ export const gameSchema = z
     levels: z.array(levelSchema).min(1),
     /** Further files of the game layer, at absolute paths. */
     files: z.array(fileSchema).default([]),
+    repositories: z.array(repositorySchema).default([]),
     /** Overrides of the server's sandbox limits for this game. */
     limits: gameLimitsSchema.default({}),
   })
@@ -118,7 +146,7 @@ export const gameSchema = z
       seenUids.set(level.uid, i);
     });
     const known = new Set([...seenUsers.keys(), 'root']);
-    const checkOwners = (files: z.infer<typeof fileSchema>[], at: (string | number)[]) =>
+    const checkOwners = (files: { owner?: string; group?: string }[], at: (string | number)[]) =>
       files.forEach((f, j) => {
         for (const key of ['owner', 'group'] as const) {
           const who = f[key];
@@ -129,6 +157,7 @@ export const gameSchema = z
       });
     game.levels.forEach((level, i) => checkOwners(level.home, ['levels', i, 'home']));
     checkOwners(game.files, ['files']);
+    checkOwners(game.repositories, ['repositories']);
     game.files.forEach((f, j) => {
       if (!f.path.startsWith('/') || f.path.split('/').includes('..')) {
         ctx.addIssue({ code: 'custom', path: ['files', j, 'path'], message: 'expected an absolute path without ".."' });
@@ -162,6 +191,8 @@ export const serverConfigSchema = z
       })
       .strict()
       .default({ intervalSeconds: 10, countMax: 3 }),
+    /** Session channels (shell, exec, sftp) open at once on one connection, as OpenSSH's MaxSessions; beyond, the open is refused. */
+    maxSessions: z.number().int().min(1).max(1000).default(10),
     /** Default limits of every sandbox (see limitFields); games may override them. */
     sandbox: z
       .object(limitFields)
@@ -194,6 +225,7 @@ export const serverConfigSchema = z
   })
   .strict();
 
+export type RepositorySpec = z.infer<typeof repositorySchema>;
 export type FileSpec = z.infer<typeof fileSchema>;
 export type LevelDefinition = z.infer<typeof levelSchema>;
 export type GameDefinition = z.infer<typeof gameSchema>;

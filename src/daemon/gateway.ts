@@ -3,6 +3,7 @@
 // then listens. stop() closes the listener and destroys every live sandbox.
 import { mkdirSync, chmodSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type ssh2 from 'ssh2';
 import { AdminServer } from '../admin/admin-server.js';
@@ -14,9 +15,10 @@ import { errorCode } from '../errors/catalog.js';
 import { GameCatalog } from '../games/catalog.js';
 import { NamespaceBackend } from '../sandbox/namespace-backend.js';
 import { assertHostTools } from '../sandbox/host-tools.js';
+import type { ClientAddress } from '../session/connection-session.js';
 import { SessionManager } from '../session/session-manager.js';
 import { loadOrCreateHostKeys } from '../ssh/host-keys.js';
-import { createSshServer } from '../ssh/ssh-server.js';
+import { createSshServer, injectConnection } from '../ssh/ssh-server.js';
 
 export interface GatewayOptions {
   config: ServerConfig;
@@ -71,10 +73,19 @@ export class Gateway {
       );
     }, config.reaper.intervalSeconds * 1000).unref();
 
-    this.sessions = new SessionManager(backend, config.sandbox, logger, config.admission);
+    // Inside every sandbox, the gateway's port on loopback leads back to the gateway itself.
+    let publicPort = config.listen.port;
+    const loopbackSsh = {
+      get port() {
+        return publicPort;
+      },
+      accept: (socket: Duplex, origin: ClientAddress) => injectConnection(this.server!, socket, origin),
+    };
+    this.sessions = new SessionManager(backend, config.sandbox, logger, config.admission, loopbackSsh);
     this.server = createSshServer({
       hostKeys: loadOrCreateHostKeys(config.stateDir),
       keepalive: config.keepalive,
+      maxSessions: config.maxSessions,
       authenticator: new LevelAuthenticator(catalog),
       sessions: this.sessions,
       logger,
@@ -88,6 +99,7 @@ export class Gateway {
       });
     });
     const address = server.address() as AddressInfo;
+    publicPort = address.port;
     logger.info({ event: 'gateway.listening', address: address.address, port: address.port }, 'listening');
     return address;
   }

@@ -23,6 +23,10 @@ export const ERRORS = {
     player: 'Your sandbox has ended.',
     operator: 'A channel asked for a process in a sandbox that has already been torn down.',
   },
+  WG_ERR_FORWARD: {
+    player: 'The forwarded connection could not be made inside your sandbox.',
+    operator: 'A port forwarding (ssh -L/-W/-R) failed inside the sandbox: nothing listens there, the port is taken, or the address is not allowed.',
+  },
   WG_ERR_PROCESS_START: {
     player: 'The command could not be started.',
     operator: 'Entering the sandbox (nsenter, setpriv) for a channel failed.',
@@ -33,7 +37,7 @@ export const ERRORS = {
   },
   WG_ERR_HOST_TOOL_MISSING: {
     player: 'The server is misconfigured.',
-    operator: 'A host tool the sandbox needs (unshare, nsenter, setpriv, script, ip, gcc) is not installed.',
+    operator: "A host tool sandboxes need (nsenter, setpriv, setsid, bash, sftp-server, or wargate's own C helpers) is not installed.",
   },
   WG_ERR_CGROUP: {
     player: 'Your sandbox could not be started. Please try again.',

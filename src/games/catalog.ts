@@ -2,6 +2,7 @@
 // levels indexed by user name. Level user names must be unique across the games of one gateway,
 // since the SSH user name alone picks the game and the level.
 import { join } from 'node:path';
+import type { ParsedKey } from 'ssh2';
 import { loadYamlFile, ConfigError } from '../config/load-yaml.js';
 import { gameSchema, type GameDefinition, type LevelDefinition } from '../config/schema.js';
 import type { SandboxUser } from '../sandbox/types.js';
@@ -9,6 +10,7 @@ import { ensureBaseSkeleton } from './base-skeleton.js';
 import { removeUnfinishedBuilds } from './build-once.js';
 import { buildGameLayer } from './layer-builder.js';
 import { ensurePasswords } from './passwords.js';
+import { acceptedKeys, ensureLevelKeys } from './ssh-keys.js';
 
 export const GAME_FILE = 'game.yaml';
 
@@ -23,6 +25,8 @@ export interface Level {
   definition: LevelDefinition;
   index: number;
   password: string;
+  /** Public keys that may log in as this level (none: password only). */
+  publicKeys: ParsedKey[];
   user: SandboxUser;
 }
 
@@ -38,8 +42,11 @@ export class GameCatalog {
     for (const dir of gameDirs) {
       const file = join(dir, GAME_FILE);
       const definition = loadYamlFile(file, gameSchema);
-      const passwords = ensurePasswords(definition, join(stateDir, 'games', definition.name, 'passwords.json'));
-      const game: Game = { definition, layers: [buildGameLayer(layersDir, { game: definition, dir, passwords }), base] };
+      const secrets = join(stateDir, 'games', definition.name);
+      const passwords = ensurePasswords(definition, join(secrets, 'passwords.json'));
+      const keys = ensureLevelKeys(definition, join(secrets, 'keys.json'));
+      const privateKeys = new Map([...keys].map(([user, pair]) => [user, pair.private]));
+      const game: Game = { definition, layers: [buildGameLayer(layersDir, { game: definition, dir, passwords, privateKeys }), base] };
       this.games.push(game);
       definition.levels.forEach((level, index) => {
         if (this.levels.has(level.user)) {
@@ -50,6 +57,7 @@ export class GameCatalog {
           definition: level,
           index,
           password: passwords.get(level.user)!,
+          publicKeys: acceptedKeys(level, keys),
           user: { name: level.user, uid: level.uid, gid: level.uid, groups: [], home: `/home/${level.user}`, shell: level.shell },
         });
       });

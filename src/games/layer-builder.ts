@@ -1,5 +1,5 @@
 // Builds a game's read-only layer from its definition: users and groups, per-level password files,
-// homes, extra files and compiled (possibly setuid) programs. The layer is named by the hash of every
+// homes, extra files, compiled (possibly setuid) programs and git repositories. The layer is named by the hash of every
 // input, so an unchanged game is never rebuilt and a changed one gets a new directory.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -8,9 +8,11 @@ import { dirname, join } from 'node:path';
 import type { FileSpec, GameDefinition } from '../config/schema.js';
 import { WargateError } from '../errors/catalog.js';
 import { buildOnce } from './build-once.js';
+import { filesUnder, writeRepository } from './git-repository.js';
 
 const LAYER_VERSION = 'layer-1';
 const PASSWORD_PLACEHOLDER = /\{\{password:([a-z0-9_-]+)\}\}/g;
+const PRIVATE_KEY_PLACEHOLDER = /\{\{private-key:([a-z0-9_-]+)\}\}\n?/g;
 /** Dot files every home gets unless the game defines its own. */
 const SKEL_FILES = ['.bashrc', '.profile', '.bash_logout'];
 
@@ -19,6 +21,8 @@ export interface LayerInputs {
   /** The game folder: `source` and `compile` paths are relative to it. */
   dir: string;
   passwords: Map<string, string>;
+  /** Private keys of the levels with `sshKey` (OpenSSH format). */
+  privateKeys: Map<string, string>;
 }
 
 export function passwordDir(game: GameDefinition): string {
@@ -29,12 +33,19 @@ export function buildGameLayer(layersDir: string, inputs: LayerInputs): string {
   return buildOnce(layersDir, `game-${inputs.game.name}-${layerHash(inputs)}`, (root) => writeLayer(root, inputs));
 }
 
-function layerHash({ game, dir, passwords }: LayerInputs): string {
+function layerHash({ game, dir, passwords, privateKeys }: LayerInputs): string {
   const h = createHash('sha256').update(LAYER_VERSION).update(JSON.stringify(game));
   for (const [user, pw] of passwords) h.update(`${user}\0${pw}\0`);
+  for (const [user, key] of privateKeys) h.update(`${user}\0${key}\0`);
   for (const f of [...game.files, ...game.levels.flatMap((l) => l.home)]) {
     const src = f.source ?? f.compile;
     if (src !== undefined) h.update(readSource(dir, src));
+  }
+  for (const repo of game.repositories) {
+    if (repo.preReceive !== undefined) h.update(readSource(dir, repo.preReceive));
+    if (repo.from === undefined) continue;
+    const from = join(dir, repo.from);
+    for (const file of filesUnder(from)) h.update(`${file}\0`).update(readSource(from, file));
   }
   return h.digest('hex').slice(0, 16);
 }
@@ -47,7 +58,7 @@ function readSource(dir: string, rel: string): Buffer {
   }
 }
 
-function writeLayer(root: string, { game, dir, passwords }: LayerInputs): void {
+function writeLayer(root: string, { game, dir, passwords, privateKeys }: LayerInputs): void {
   const uidOf = new Map<string, number>([['root', 0], ...game.levels.map((l): [string, number] => [l.user, l.uid])]);
   const etc = (name: string, text: string, mode = 0o644) => writeFileSync(join(root, 'etc', name), text, { mode });
   mkdirSync(join(root, 'etc'), { mode: 0o755 });
@@ -68,11 +79,17 @@ function writeLayer(root: string, { game, dir, passwords }: LayerInputs): void {
   etc('hosts', `127.0.0.1\tlocalhost\n127.0.1.1\t${game.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`);
 
   const fill = (text: string) =>
-    text.replace(PASSWORD_PLACEHOLDER, (_, user: string) => {
-      const pw = passwords.get(user);
-      if (pw === undefined) throw new WargateError('WG_ERR_LAYER_BUILD', `{{password:${user}}}: no level "${user}" in game ${game.name}`);
-      return pw;
-    });
+    text
+      .replace(PASSWORD_PLACEHOLDER, (_, user: string) => {
+        const pw = passwords.get(user);
+        if (pw === undefined) throw new WargateError('WG_ERR_LAYER_BUILD', `{{password:${user}}}: no level "${user}" in game ${game.name}`);
+        return pw;
+      })
+      .replace(PRIVATE_KEY_PLACEHOLDER, (_, user: string) => {
+        const key = privateKeys.get(user);
+        if (key === undefined) throw new WargateError('WG_ERR_LAYER_BUILD', `{{private-key:${user}}}: level "${user}" of game ${game.name} has no sshKey`);
+        return key.endsWith('\n') ? key : key + '\n';
+      });
 
   const place = (path: string, f: FileSpec, owner: string, group: string, mode: number) => {
     mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
@@ -107,6 +124,7 @@ function writeLayer(root: string, { game, dir, passwords }: LayerInputs): void {
     chmodSync(home, 0o750);
   }
   for (const f of game.files) place(join(root, f.path), f, 'root', 'root', f.compile ? 0o755 : 0o644);
+  for (const repo of game.repositories) writeRepository(join(root, repo.path), repo, dir, uidOf.get(repo.owner)!, fill);
 }
 
 function compile(source: string, output: string): void {

@@ -1,14 +1,16 @@
-// The host programs the sandbox chain runs. Checked once at start, so a missing package is a clear
-// error for the operator instead of a failed login for a player.
+// The host programs sandboxes need: the chain that starts player processes, sftp-server (run inside
+// from the host's /usr), and wargate's own C helpers. Checked once at start, so a missing package
+// is a clear error for the operator instead of a failed login for a player.
 import { accessSync, constants } from 'node:fs';
 import { WargateError } from '../errors/catalog.js';
+import { SANDBOX_INIT } from './namespace-backend.js';
 import { PTY_RELAY } from './pty-process.js';
 
+const BUILD = 'wargate itself: run "npm run build"';
 const TOOLS = [
-  ['/usr/bin/unshare', 'util-linux'], ['/usr/bin/nsenter', 'util-linux'], ['/usr/bin/setpriv', 'util-linux'],
-  ['/usr/bin/setsid', 'util-linux'], ['/usr/bin/env', 'coreutils'], ['/usr/bin/mount', 'mount'], ['/usr/sbin/pivot_root', 'util-linux'],
-  ['/usr/sbin/ip', 'iproute2'], ['/bin/bash', 'bash'], ['/bin/sh', 'dash'],
-  [PTY_RELAY, 'wargate itself: run "npm run build"'],
+  ['/usr/bin/nsenter', 'util-linux'], ['/usr/bin/setpriv', 'util-linux'], ['/usr/bin/setsid', 'util-linux'],
+  ['/bin/bash', 'bash'], ['/bin/sh', 'dash'], ['/usr/lib/openssh/sftp-server', 'openssh-sftp-server'],
+  [SANDBOX_INIT, BUILD], [PTY_RELAY, BUILD],
 ] as const;
 
 export function assertHostTools(): void {

@@ -4,6 +4,9 @@
 // mount point that every sandbox mounts over in its own namespace). It never mounts on the host.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readlinkSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { createInterface } from 'node:readline';
+import type { Duplex, Writable } from 'node:stream';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
@@ -15,10 +18,13 @@ import { spawnPtyProcess } from './pty-process.js';
 import { SandboxRecords } from './records.js';
 import { joinCgroup } from './cgroup-join.js';
 import { detachHostMountsUnder } from './host-mounts.js';
+import { RelayServer } from './relay-server.js';
 import type { CgroupDriver, SandboxCgroup } from '../cgroup/types.js';
-import type { ProcessSpec, Sandbox, SandboxBackend, SandboxProcess, SandboxSpec, SandboxStats } from './types.js';
+import type { Peer, ProcessSpec, Sandbox, SandboxBackend, SandboxListener, SandboxProcess, SandboxSpec, SandboxStats } from './types.js';
 
 const START_TIMEOUT_MS = 10_000;
+/** How long a connect from inside a sandbox may take before the client is told it failed. */
+const CONNECT_TIMEOUT_MS = 15_000;
 
 /** Built by `npm run build` next to the compiled JavaScript (dist/sandbox-init). */
 export const SANDBOX_INIT = fileURLToPath(new URL('../../sandbox-init', import.meta.url));
@@ -33,9 +39,11 @@ export class NamespaceBackend implements SandboxBackend {
   private readonly records: SandboxRecords;
   private readonly mountPoint: string;
   private readonly live = new Set<string>();
+  private readonly relay: RelayServer;
 
   constructor(private readonly options: NamespaceBackendOptions) {
     this.records = new SandboxRecords(join(options.stateDir, 'sandboxes'));
+    this.relay = new RelayServer(options.stateDir);
     this.mountPoint = join(options.stateDir, 'mnt');
     mkdirSync(this.mountPoint, { recursive: true, mode: 0o700 });
     assertSafeForMountOptions(this.mountPoint);
@@ -53,11 +61,13 @@ export class NamespaceBackend implements SandboxBackend {
       throw err;
     }
     // sandbox-init joins the cgroup before it forks, dies with the gateway, and holds PID 1
-    // (see src/sandbox/sandbox-init.c). fd 0 is PID 1's lifeline.
+    // (see src/sandbox/sandbox-init.c). fd 0 is PID 1's lifeline, fd 3 the holder's requests.
+    await this.relay.ready;
     const child = spawn(SANDBOX_INIT, [], {
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
       env: {
         WG_CGROUP_PROCS: cgroup.procsFiles.join(':'),
+        WG_RELAY_SOCK: this.relay.path,
         WG_MNT: this.mountPoint,
         WG_HOST: spec.hostname,
         WG_SIZE: spec.limits.writableSize,
@@ -69,7 +79,7 @@ export class NamespaceBackend implements SandboxBackend {
     try {
       const nsPid = await waitForReady(child);
       await this.records.write(spec.id, child.pid!);
-      const sandbox = new NamespaceSandbox(spec.id, child, nsPid, cgroup, this.options.logger, () => this.forget(spec.id));
+      const sandbox = new NamespaceSandbox(spec.id, child, nsPid, cgroup, this.relay, this.options.logger, () => this.forget(spec.id));
       this.options.logger.info(
         {
           event: 'sandbox.start',
@@ -106,6 +116,7 @@ export class NamespaceBackend implements SandboxBackend {
   }
 
   async close(): Promise<void> {
+    await this.relay.close();
     await this.options.cgroups.close();
   }
 
@@ -123,27 +134,28 @@ function assertSafeForMountOptions(path: string): void {
   }
 }
 
+/** Resolves with PID 1's host pid once the holder's first line, "ready PID", has come. */
 async function waitForReady(child: ChildProcess): Promise<number> {
-  let stdout = '';
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
+  const lines = createInterface({ input: child.stdout! });
   return new Promise<number>((resolve, reject) => {
     const fail = (why: string) => {
       clearTimeout(timer);
+      lines.close();
       reject(new WargateError('WG_ERR_SANDBOX_START', `sandbox did not start: ${why}${stderr ? `: ${stderr.trim()}` : ''}`));
     };
     const timer = setTimeout(() => fail(`no ready signal within ${START_TIMEOUT_MS} ms`), START_TIMEOUT_MS);
     child.once('error', (err) => fail(err.message));
     // 'close', not 'exit': PID 1's error line may still be on its way when the holder has exited.
     child.once('close', (code, signal) => fail(`sandbox-init exited (${signal ?? code})`));
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-      const m = /^ready (\d+)\n/.exec(stdout);
-      if (m) {
-        clearTimeout(timer);
-        child.removeAllListeners('close');
-        resolve(Number(m[1]));
-      }
+    lines.once('line', (line) => {
+      const m = /^ready (\d+)$/.exec(line);
+      if (!m) return fail(`unexpected line "${line.slice(0, 100)}"`);
+      clearTimeout(timer);
+      child.removeAllListeners('close');
+      lines.close();
+      resolve(Number(m[1]));
     });
   });
 }
@@ -157,6 +169,11 @@ async function removeCgroup(cgroup: SandboxCgroup): Promise<void> {
 class NamespaceSandbox implements Sandbox {
   readonly ended: Promise<void>;
   private gone = false;
+  /** The holder's request pipe (sandbox-net.c). */
+  private readonly control: Writable;
+  /** Relay tokens handed out for this sandbox, and the answers awaited for listen requests. */
+  private readonly tokens = new Set<string>();
+  private readonly answers = new Map<string, (words: string[]) => void>();
 
   constructor(
     readonly id: string,
@@ -164,17 +181,77 @@ class NamespaceSandbox implements Sandbox {
     /** Host pid of the sandbox's PID 1, the target of nsenter. */
     private readonly nsPid: number,
     private readonly cgroup: SandboxCgroup,
+    private readonly relay: RelayServer,
     private readonly logger: Logger,
     onEnd: () => Promise<void>,
   ) {
+    this.control = child.stdio[3] as Writable;
+    this.control.on('error', () => {});
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const [kind, token, ...rest] = line.split(' ');
+      if (kind === 'listening' || kind === 'failed') this.answers.get(token)?.([kind, ...rest]);
+    });
     // However the sandbox ends (destroy, or its PID 1 killed by OOM or by hand), the cgroup takes
     // what is left (host-side helpers included), then goes, then the record.
     this.ended = new Promise<void>((resolve) => {
       child.once('exit', () => {
         this.gone = true;
+        for (const token of this.tokens) relay.forget(token);
+        for (const answer of this.answers.values()) answer(['failed', 'the sandbox has ended']);
         void removeCgroup(cgroup).finally(() => onEnd().then(resolve, resolve));
       });
     });
+  }
+
+  async listen(address: string, port: number, onConnection: (socket: Duplex, peer: Peer) => void): Promise<SandboxListener> {
+    this.checkEndpoint(address, port, 0);
+    const token = this.relay.expect((socket, [peerAddress, peerPort]) => onConnection(socket, { address: peerAddress, port: Number(peerPort) }));
+    this.tokens.add(token);
+    const close = () => {
+      if (!this.tokens.delete(token)) return;
+      this.relay.forget(token);
+      if (!this.gone) this.control.write(`unlisten ${token}\n`);
+    };
+    const [kind, ...rest] = await new Promise<string[]>((resolve) => {
+      this.answers.set(token, resolve);
+      this.control.write(`listen ${token} ${address} ${port}\n`);
+    });
+    this.answers.delete(token);
+    if (kind !== 'listening') {
+      close();
+      throw new WargateError('WG_ERR_FORWARD', `cannot listen on ${address}:${port} in sandbox ${this.id}: ${rest.join(' ')}`);
+    }
+    return { port: Number(rest[0]), close };
+  }
+
+  connect(address: string, port: number): Promise<Duplex> {
+    this.checkEndpoint(address, port, 1);
+    return new Promise<Duplex>((resolve, reject) => {
+      const done = (err: Error | undefined, socket?: Duplex) => {
+        clearTimeout(timer);
+        this.tokens.delete(token);
+        this.relay.forget(token);
+        if (err) reject(err);
+        else resolve(socket!);
+      };
+      const token = this.relay.expect((socket, [status, ...reason]) => {
+        if (status === 'ok') return done(undefined, socket);
+        socket.destroy();
+        done(new WargateError('WG_ERR_FORWARD', `connect to ${address}:${port} in sandbox ${this.id}: ${reason.join(' ')}`));
+      });
+      this.tokens.add(token);
+      const timer = setTimeout(() => done(new WargateError('WG_ERR_FORWARD', `connect to ${address}:${port} timed out`)), CONNECT_TIMEOUT_MS);
+      void this.ended.then(() => done(new WargateError('WG_ERR_SANDBOX_GONE', `sandbox ${this.id} has ended`)));
+      this.control.write(`connect ${token} ${address} ${port}\n`);
+    });
+  }
+
+  /** Requests go to the holder as words on a line: only numeric addresses and ports get there. */
+  private checkEndpoint(address: string, port: number, lowestPort: number): void {
+    if (this.gone) throw new WargateError('WG_ERR_SANDBOX_GONE', `sandbox ${this.id} has ended`);
+    if (!isIP(address) || !Number.isInteger(port) || port < lowestPort || port > 65535) {
+      throw new WargateError('WG_ERR_FORWARD', `not a numeric address and port: ${JSON.stringify(address)} ${port}`);
+    }
   }
 
   stats(): SandboxStats {

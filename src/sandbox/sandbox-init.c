@@ -9,9 +9,10 @@
  *   1. writes its pid into each cgroup.procs file of WG_CGROUP_PROCS, so everything below is
  *      limited and accounted before it exists;
  *   2. dies with the gateway (parent-death signal SIGKILL);
- *   3. forks PID 1 of a new pid namespace, waits for it, and exits when it has: by then the kernel
- *      has killed every process of the namespace, so the holder's exit means the sandbox is gone.
- *      If the holder dies, PID 1 dies too (its own parent-death signal).
+ *   3. forks PID 1 of a new pid namespace, then serves TCP inside the sandbox's network namespace
+ *      for the gateway (sandbox-net.c: forwarding, the in-sandbox SSH port) until PID 1 exits; by
+ *      then the kernel has killed every process of the namespace, so the holder's exit means the
+ *      sandbox is gone. If the holder dies, PID 1 dies too (its own parent-death signal).
  * PID 1 (root in fresh mount, uts, ipc and net namespaces):
  *   builds the root filesystem: a tmpfs capped in size and inodes -> overlay(WG_LOWER) on it ->
  *   the host's /usr bound read-only, nosuid, nodev -> a fresh /proc -> its own devpts and /dev/shm
@@ -24,7 +25,8 @@
  * Parameters come in the environment, so the command line a player can read from /proc/1/cmdline
  * holds no host path: WG_CGROUP_PROCS (cgroup.procs files, ':'-separated), WG_MNT (an empty host
  * directory to build on), WG_HOST (hostname), WG_SIZE and WG_INODES (tmpfs caps), WG_LOWER
- * (overlay lowerdir, top first). Errors: one line on stderr, exit status 125.
+ * (overlay lowerdir, top first), WG_RELAY_SOCK (the gateway's unix socket for relayed connections).
+ * fd 3: the holder's control pipe. Errors: one line on stderr, exit status 125.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -43,6 +45,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "sandbox-net.h"
 
 static void fail(const char *what) {
     fprintf(stderr, "sandbox-init: %s: %s\n", what, strerror(errno));
@@ -94,6 +98,7 @@ static void run_init(void) {
                *lower = param("WG_LOWER");
     char data[8192];
 
+    close(CONTROL_FD); /* the holder's, not PID 1's */
     if (unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET) != 0) fail("unshare");
     do_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
 
@@ -167,15 +172,12 @@ int main(void) {
         prctl(PR_SET_NAME, "init");
         run_init();
     }
-    /* The holder keeps nothing of the sandbox's pipes open: only PID 1 holds them. */
+    /* The lifeline is PID 1's alone; the holder keeps stdout for its answers (sandbox-net.c). */
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null >= 0) {
-        for (int fd = 0; fd <= 2; fd++) dup2(null, fd);
+        dup2(null, STDIN_FILENO);
+        dup2(null, STDERR_FILENO);
         close(null);
     }
-    int status;
-    while (waitpid(init, &status, 0) < 0) {
-        if (errno != EINTR) return 125;
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return serve_network(init, param("WG_RELAY_SOCK"));
 }

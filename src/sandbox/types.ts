@@ -1,7 +1,7 @@
 // The contract between sessions and a sandbox backend. A backend owns isolation and lifetime;
 // sessions own nothing but the handles returned here. Every backend must pass
 // test/sandbox-conformance.test.ts.
-import type { Readable, Writable } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 
 /** Who runs inside: one level of one game. */
 export interface SandboxUser {
@@ -81,10 +81,30 @@ export interface Sandbox {
   readonly ended: Promise<void>;
   /** Starts a process in the sandbox as the user. MUST reject with WG_ERR_SANDBOX_GONE once ended. */
   spawn(spec: ProcessSpec): Promise<SandboxProcess>;
+  /**
+   * Listens on a numeric ADDRESS:PORT (0: any free port) inside the sandbox's network namespace and
+   * hands over every connection accepted there. Rejects with WG_ERR_FORWARD if the port is taken.
+   */
+  listen(address: string, port: number, onConnection: (socket: Duplex, peer: Peer) => void): Promise<SandboxListener>;
+  /** Connects to a numeric ADDRESS:PORT from inside the sandbox's network namespace. Rejects with WG_ERR_FORWARD. */
+  connect(address: string, port: number): Promise<Duplex>;
   /** Current use, from its cgroup. MUST NOT block beyond a few file reads. */
   stats(): SandboxStats;
   /** Kills every process of the sandbox and frees its memory; resolves once gone. Idempotent. */
   destroy(): Promise<void>;
+}
+
+/** The other end of a connection accepted inside a sandbox. */
+export interface Peer {
+  address: string;
+  port: number;
+}
+
+export interface SandboxListener {
+  /** The port bound (the one asked for, or the one chosen for port 0). */
+  readonly port: number;
+  /** Stops listening; connections already accepted go on. Idempotent. */
+  close(): void;
 }
 
 export interface SandboxBackend {

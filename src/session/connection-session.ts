@@ -2,17 +2,23 @@
 // that one sandbox. The sandbox starts as soon as the login succeeds (so the first channel finds it
 // ready) and is destroyed when the connection ends, whatever the reason, including its own idle
 // timeout and maximum length (session-timers.ts), which are cleared the moment it closes.
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
 import { parseSize, type SandboxLimits } from '../config/schema.js';
 import { errorCode } from '../errors/catalog.js';
 import type { Level } from '../games/catalog.js';
-import type { PtySpec, Sandbox, SandboxBackend, SandboxProcess } from '../sandbox/types.js';
+import type { Duplex } from 'node:stream';
+import type { Peer, PtySpec, Sandbox, SandboxBackend, SandboxListener, SandboxProcess } from '../sandbox/types.js';
 import { baseEnvironment } from './environment.js';
 import { endText, SessionTimers, warningText, type TimeoutReason } from './session-timers.js';
 
 /** How long the notice that a session has ended (timeouts) precedes the disconnect. */
 const LAST_WORDS_MS = 250;
+
+/** Join tokens: 12 characters that cannot be misread (no 0/o, 1/l/i): about 59 bits. */
+const TOKEN_ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789';
+const TOKEN_LENGTH = 12;
+const newJoinToken = () => Array.from({ length: TOKEN_LENGTH }, () => TOKEN_ALPHABET[randomInt(TOKEN_ALPHABET.length)]).join('');
 
 export interface ChannelRequest {
   /** undefined: the login shell. */
@@ -25,6 +31,17 @@ export interface ChannelRequest {
 export interface ClientAddress {
   address: string;
   port: number;
+}
+
+/**
+ * The gateway's own SSH port, offered inside every sandbox on its loopback (so `ssh level1@localhost
+ * -p 2220` and `git clone ssh://...@localhost:2220/...` work from a shell inside).
+ */
+export interface LoopbackSsh {
+  /** The port inside (the gateway's public port: what players are told to use). */
+  readonly port: number;
+  /** Takes one connection made inside a sandbox whose player came from `origin`. */
+  accept(socket: Duplex, origin: ClientAddress): void;
 }
 
 /** What `wargate sessions` shows of one session. */
@@ -43,6 +60,8 @@ export interface SessionInfo {
 
 export class ConnectionSession {
   readonly id = randomBytes(8).toString('hex');
+  /** Shown at login: `ssh LEVEL+TOKEN@host` opens another connection into this same sandbox. */
+  readonly joinToken = newJoinToken();
   readonly startedAt = new Date();
   private readonly sandbox: Promise<Sandbox>;
   /** The server's defaults with the game's overrides. */
@@ -51,8 +70,8 @@ export class ConnectionSession {
   readonly log: Logger;
   /** Last input from the client (data on any channel, or a new channel). */
   lastActivity = new Date();
-  attached = true;
-  private disconnect: ((reason: string) => void) | undefined;
+  /** How to drop each attached connection's client; the sandbox lives while one is attached. */
+  private readonly connections = new Set<(reason: string) => void>();
   private readonly terminals = new Set<(text: string) => void>();
   /** The sandbox once it has started (for its stats). */
   private ready: Sandbox | undefined;
@@ -65,6 +84,7 @@ export class ConnectionSession {
     backend: SandboxBackend,
     defaults: SandboxLimits,
     logger: Logger,
+    loopbackSsh?: LoopbackSsh,
   ) {
     this.log = logger.child({ session: this.id, user: level.user.name, client: client.address });
     const game = level.game.definition;
@@ -94,9 +114,19 @@ export class ConnectionSession {
       (sandbox) => {
         this.ready = sandbox;
         void sandbox.ended.then(() => this.end('sandbox-ended'));
+        if (loopbackSsh) this.offerSsh(sandbox, loopbackSsh);
       },
       (err) => this.log.error({ err, code: errorCode(err), event: 'sandbox.failed' }, 'sandbox failed to start'),
     );
+  }
+
+  /** The gateway's SSH port on the sandbox's loopback, IPv4 and IPv6 (listeners go with the sandbox). */
+  private offerSsh(sandbox: Sandbox, ssh: LoopbackSsh): void {
+    for (const address of ['127.0.0.1', '::1']) {
+      sandbox.listen(address, ssh.port, (socket) => ssh.accept(socket, this.client)).catch((err: Error) => {
+        this.log.warn({ event: 'sandbox.ssh_port_failed', address, port: ssh.port, code: errorCode(err), message: err.message }, 'no SSH port inside the sandbox');
+      });
+    }
   }
 
   /** Records client activity (for the idle timeout and `wargate sessions`). */
@@ -113,15 +143,31 @@ export class ConnectionSession {
     this.lastWords = setTimeout(() => void this.end(reason), LAST_WORDS_MS);
   }
 
-  /** The SSH layer registers how to drop the client's connection. */
-  onDisconnect(fn: (reason: string) => void): void {
-    this.disconnect = fn;
+  /**
+   * Attaches a connection: the SSH layer tells how to drop its client. Returns the detach function,
+   * which answers how many connections are still attached.
+   */
+  attach(disconnect: (reason: string) => void): () => number {
+    this.connections.add(disconnect);
+    return () => {
+      this.connections.delete(disconnect);
+      return this.connections.size;
+    };
   }
 
-  /** Ends the session from the server's side: the client is disconnected and the sandbox destroyed. */
+  get attached(): boolean {
+    return this.connections.size > 0;
+  }
+
+  /** Whether the session still takes connections (it has not begun to close). */
+  get open(): boolean {
+    return this.closing === undefined;
+  }
+
+  /** Ends the session from the server's side: every client is disconnected and the sandbox destroyed. */
   async end(reason: string): Promise<void> {
     if (this.closing) return this.closing;
-    this.disconnect?.(reason);
+    for (const disconnect of this.connections) disconnect(reason);
     await this.close(reason);
   }
 
@@ -159,9 +205,25 @@ export class ConnectionSession {
     });
   }
 
+  /** The sandbox's host name (the game's). */
+  get hostname(): string {
+    return this.level.game.definition.hostname;
+  }
+
+  /** Listens inside the sandbox's network namespace (see Sandbox.listen). */
+  async listen(address: string, port: number, onConnection: (socket: Duplex, peer: Peer) => void): Promise<SandboxListener> {
+    return (await this.sandbox).listen(address, port, onConnection);
+  }
+
+  /** Connects from inside the sandbox's network namespace (see Sandbox.connect). */
+  async connect(address: string, port: number): Promise<Duplex> {
+    return (await this.sandbox).connect(address, port);
+  }
+
   /** Text shown before an interactive login shell: the game's banner and the level's goal. */
   welcome(): string {
-    const parts = [this.level.game.definition.banner, this.level.definition.goal].filter((s): s is string => !!s);
+    const join = `A second terminal in this same sandbox: log in as ${this.level.user.name}+${this.joinToken} (same password).`;
+    const parts = [this.level.game.definition.banner, this.level.definition.goal, join].filter((s): s is string => !!s);
     return parts.map((p) => p.trimEnd() + '\n').join('\n');
   }
 

@@ -1,12 +1,13 @@
 // The live sessions of this gateway. It is the only place that opens sessions, so shutdown and the
 // reaper can trust it to know every sandbox that should exist; and so it is where admission is
 // decided: a session counts from open() until its close() has completed.
+import { timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Level } from '../games/catalog.js';
 import type { SandboxBackend } from '../sandbox/types.js';
 import type { SandboxLimits } from '../config/schema.js';
 import { Admission, UNLIMITED, type AdmissionLimits, type Release } from './admission.js';
-import { ConnectionSession, type ClientAddress, type SessionInfo } from './connection-session.js';
+import { ConnectionSession, type ClientAddress, type LoopbackSsh, type SessionInfo } from './connection-session.js';
 
 export class SessionManager {
   private readonly live = new Map<string, { session: ConnectionSession; release: Release }>();
@@ -18,6 +19,8 @@ export class SessionManager {
     private readonly logger: Logger,
     /** The config's `admission` (its defaults are in the schema); none given, none enforced. */
     admission: AdmissionLimits = UNLIMITED,
+    /** The gateway's SSH port inside each sandbox; none given, none offered. */
+    private readonly loopbackSsh?: LoopbackSsh,
   ) {
     this.admission = new Admission(admission);
   }
@@ -31,7 +34,7 @@ export class SessionManager {
     const release = this.admission.admit(client.address);
     let session: ConnectionSession;
     try {
-      session = new ConnectionSession(level, client, this.backend, this.limits, this.logger);
+      session = new ConnectionSession(level, client, this.backend, this.limits, this.logger, this.loopbackSsh);
     } catch (err) {
       release();
       throw err;
@@ -41,8 +44,25 @@ export class SessionManager {
     return session;
   }
 
+  /**
+   * The live session of `level` whose join token is `token`, if there is one (a second connection
+   * into the same sandbox). Tokens are compared in constant time.
+   */
+  findJoinable(level: Level, token: string): ConnectionSession | undefined {
+    const wanted = Buffer.from(token);
+    for (const { session } of this.live.values()) {
+      const have = Buffer.from(session.joinToken);
+      if (session.level === level && session.open && have.length === wanted.length && timingSafeEqual(have, wanted)) return session;
+    }
+    return undefined;
+  }
+
+  /** A connection leaves its session (`detach` from session.attach); the last one out closes it. */
+  async leave(session: ConnectionSession, detach: () => number, reason: string): Promise<void> {
+    if (detach() === 0) await this.close(session, reason);
+  }
+
   async close(session: ConnectionSession, reason: string): Promise<void> {
-    session.attached = false;
     try {
       await session.close(reason);
     } finally {

@@ -1,6 +1,7 @@
 // Translates one ssh2 "session" channel into a request to the connection's sandbox: it gathers
 // pty-req and env, starts the shell or command once, relays data, resizes and signals, and reports
 // exit-status or exit-signal. Every want-reply request gets an answer (PuTTY waits for them).
+// The "sftp" subsystem is the system's sftp-server run inside the sandbox like a command.
 // For a login that admission refused, it only tells the player why (refuseSessionChannel).
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
@@ -14,6 +15,13 @@ import { acceptsEnv, MAX_ENV_VARS } from '../session/environment.js';
 /** The signal names RFC 4254 section 6.10 allows a client to send. */
 const SIGNALS = new Set(['ABRT', 'ALRM', 'FPE', 'HUP', 'ILL', 'INT', 'KILL', 'PIPE', 'QUIT', 'SEGV', 'TERM', 'USR1', 'USR2']);
 const MAX_DIMENSION = 1000;
+/**
+ * The SFTP server of the openssh-sftp-server package, from the host's read-only /usr. It runs
+ * inside the sandbox as the level user, through the level's shell with -c as sshd runs subsystems,
+ * so file work is confined exactly as the player's own commands are (ssh2's SFTP server would do it
+ * as the gateway, outside the sandbox).
+ */
+const SFTP_SERVER = '/usr/lib/openssh/sftp-server';
 
 const dimension = (n: number, fallback: number) => (Number.isInteger(n) && n > 0 ? Math.min(n, MAX_DIMENSION) : fallback);
 const terminalName = (t: string) => (/^[A-Za-z0-9._+-]{1,64}$/.test(t) ? t : 'xterm');
@@ -54,21 +62,26 @@ export function handleSessionChannel(accept: AcceptConnection<Session>, session:
   // Forwarding of agents and X11 has no place in a wargame sandbox: refused, the connection lives.
   channel.on('auth-agent', (_ok: MaybeReply, no: MaybeReply) => no?.());
   channel.on('x11', (_ok: MaybeReply, no: MaybeReply) => no?.());
-  channel.on('subsystem', (_ok: unknown, no: RejectConnection | undefined) => no?.());
 
-  const start = (ok: AcceptConnection<ServerChannel> | undefined, no: RejectConnection | undefined, command?: string) => {
+  /** `usePty` is false for a subsystem: its binary protocol must not pass through a terminal. */
+  const start = (ok: AcceptConnection<ServerChannel> | undefined, no: RejectConnection | undefined, command?: string, usePty = true) => {
     if (started || !ok) return no?.();
     started = true;
-    void run(ok(), command);
+    void run(ok(), command, usePty ? pty : undefined);
   };
   channel.on('shell', (ok: AcceptConnection<ServerChannel> | undefined, no: RejectConnection | undefined) => start(ok, no));
   channel.on('exec', (ok: AcceptConnection<ServerChannel> | undefined, no: RejectConnection | undefined, info) =>
     start(ok, no, info.command),
   );
+  // Only sftp (scp of OpenSSH 9 uses it too); any other name is refused and the channel lives on.
+  channel.on('subsystem', (ok: AcceptConnection<ServerChannel> | undefined, no: RejectConnection | undefined, info) => {
+    if (info.name !== 'sftp') return no?.();
+    start(ok, no, SFTP_SERVER, false);
+  });
 
-  async function run(stream: ServerChannel, command: string | undefined): Promise<void> {
+  async function run(stream: ServerChannel, command: string | undefined, terminal: PtySpec | undefined): Promise<void> {
     try {
-      proc = await session.start({ command, pty: pty && { ...pty }, env });
+      proc = await session.start({ command, pty: terminal && { ...terminal }, env });
     } catch (err) {
       log.error({ err, code: errorCode(err), event: 'channel.start_failed' }, 'could not start process');
       const message = err instanceof WargateError ? err.playerMessage : 'The command could not be started.';
@@ -80,12 +93,12 @@ export function handleSessionChannel(accept: AcceptConnection<Session>, session:
     const p = proc;
     // The client closed the channel (or the connection) while the program runs: hang up on it.
     stream.once('close', () => p.hangup());
-    if (command === undefined && pty) {
+    if (command === undefined && terminal) {
       const welcome = session.welcome();
       if (welcome) stream.write(welcome.replace(/\n/g, '\r\n'));
     }
     stream.on('data', () => session.touch());
-    if (pty) {
+    if (terminal) {
       const forget = session.addTerminal((text) => stream.writable && stream.write(text));
       void p.exited.then(forget);
     }

@@ -1,0 +1,154 @@
+"""pwntools (Debian's python3-pwntools) against the gateway, for test/client-matrix.test.ts, the way
+a player's exploit script uses it: ssh() with its default connect-time probes (an SFTP session, pwd,
+process('false'), a read of /proc/sys/kernel/randomize_va_space, checksec), then shell(), run(),
+system(), process() with argv, env and cwd, and upload_data()/download_data(), all on ONE connection.
+
+Each part runs even if another failed; its exception is reported as "error" in its section.
+The environment must set PWNLIB_NOTERM=1 (no terminal) and HOME/TMPDIR to a private directory.
+WG_ARGS: {"marker": str (a word the shell section echoes), "upload": str (hex of the bytes to upload)}
+Prints {"connect": {...}, "shell": {...}, "run": {...}, "system": {...}, "process": {...},
+        "processStdin": {...}, "files": {...}, "warnings": [pwntools warnings and errors]}.
+"""
+import json
+import logging
+import os
+import sys
+
+from pwn import *  # noqa: F401,F403  as exploit scripts import it
+from pwn import context, ssh
+
+ARGS = json.loads(os.environ.get("WG_ARGS") or "{}")
+context.log_level = "warning"
+context.timeout = 20
+
+warnings_seen = []
+
+
+class Collect(logging.Handler):
+    def emit(self, record):
+        warnings_seen.append(record.getMessage())
+
+
+logging.getLogger("pwnlib").addHandler(Collect(level=logging.WARNING))
+
+result = {}
+
+
+def part(name):
+    """Runs the decorated function at once; its return value (or its exception) is result[name]."""
+    def run(fn):
+        try:
+            result[name] = fn()
+        except BaseException as err:  # pwntools' log.error raises PwnlibException; EOFError; timeouts
+            result[name] = {"error": f"{type(err).__name__}: {err}"}
+    return run
+
+
+def text(data):
+    return data.decode("utf-8", errors="replace")
+
+
+s = ssh(os.environ["WG_USER"], "127.0.0.1", port=int(os.environ["WG_PORT"]), password=os.environ["WG_PASSWORD"])
+
+
+@part("connect")
+def _():
+    return {
+        "connected": s.connected(),
+        # what the probes found: the SFTP session, pwd (only asked over SFTP), the pid that
+        # process('false') reported, the ASLR setting, the remote platform
+        "sftp": s.sftp is not None,
+        "cwd": s.cwd,
+        "pid": s.pid,
+        "aslr": s.aslr,
+        "os": s.os,
+        "arch": s.arch,
+    }
+
+
+@part("shell")
+def _():
+    sh = s.shell()  # pty-req + shell: the level's login shell, as a player gets it
+    before_prompt = sh.recvuntil(b"$ ", timeout=15)
+    sh.sendline(f"echo {ARGS['marker']}$((6*7)); tty".encode())
+    echoed = sh.recvuntil(f"{ARGS['marker']}42".encode(), timeout=10)
+    after = sh.recvuntil(b"$ ", timeout=10)
+    sh.sendline(b"exit 3")
+    rest = sh.recvall(timeout=10)
+    return {"beforePrompt": text(before_prompt), "echoed": text(echoed), "after": text(after),
+            "rest": text(rest), "status": sh.poll(block=True)}
+
+
+@part("run")
+def _():
+    r = s.run("echo out; echo err >&2; exit 4")  # a pty (pwntools' default): stderr shares the terminal
+    out = r.recvall(timeout=10)
+    return {"output": text(out), "status": r.poll(block=True)}
+
+
+@part("system")
+def _():
+    r = s.system("cat; echo typed-eof; exit 5", tty=False)
+    r.send(b"from stdin\n")
+    r.shutdown("send")
+    out = r.recvall(timeout=10)
+    return {"output": text(out), "status": r.poll(block=True)}
+
+
+@part("process")
+def _():
+    p = s.process(["sh", "-c", 'echo "var=$WG_VAR cwd=$(pwd) user=$(id -un)"; exit 6'],
+                  env={"WG_VAR": "from-pwntools", "PATH": "/usr/bin:/bin"}, cwd="/tmp")
+    out = p.recvall(timeout=10)
+    return {"output": text(out), "status": p.poll(block=True), "pid": p.pid, "uid": p.uid}
+
+
+@part("processStdin")
+def _():
+    p = s.process(["python3", "-c", "print(input()[::-1], flush=True); print(input().upper(), flush=True)"])
+    p.sendline(b"olleh")
+    first = p.recvline(timeout=10)
+    p.sendline(b"world")
+    second = p.recvline(timeout=10)
+    return {"lines": [text(first), text(second)], "status": p.poll(block=True)}
+
+
+@part("files")
+def _():
+    data = bytes.fromhex(ARGS["upload"])
+    s.upload_data(data, "/tmp/matrix-upload.bin")
+    back = s.download_data("/tmp/matrix-upload.bin")
+    readme = s.download_data("readme")  # relative: pwntools puts it under the cwd found at connect
+    # another channel of the same connection sees the uploaded file: one sandbox per connection
+    listing, status = s.run_to_end("stat -c '%U %s' /tmp/matrix-upload.bin")
+    return {"sftp": s.sftp is not None, "roundTrip": back == data, "downloadedHex": back.hex(),
+            "readme": text(readme), "stat": text(listing), "statStatus": status}
+
+
+@part("remote")
+def _():
+    # a service on the sandbox's localhost, reached with remote() (direct-tcpip from inside)
+    server = s.process(["python3", "-c",
+                        "import socket; l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+                        "l.bind(('127.0.0.1', 7400)); l.listen(); print('up', flush=True); c, _ = l.accept(); "
+                        "c.sendall(b'banner\\n'); c.sendall(c.recv(100)[::-1]); c.close()"])
+    server.recvline(timeout=10)
+    r = s.remote("localhost", 7400)
+    banner = r.recvline(timeout=10)
+    r.send(b"pwned")
+    answer = r.recvall(timeout=10)
+    return {"banner": text(banner), "answer": text(answer)}
+
+
+@part("listen")
+def _():
+    # listen() (tcpip-forward inside the sandbox); a program inside connects to it
+    l = s.listen(0)
+    s.run_to_end("python3 -c \"import socket; socket.create_connection(('127.0.0.1', %d)).sendall(b'knock')\"" % l.port)
+    conn = l.wait_for_connection()
+    return {"port": l.port, "received": text(conn.recvall(timeout=10))}
+
+
+s.close()
+result["warnings"] = warnings_seen
+sys.stdout.write(json.dumps(result))

@@ -1,0 +1,140 @@
+// Port forwarding happens inside the player's sandbox (issue 4, items 2, 3 and 6): `ssh -L`/`-W`
+// and paramiko's direct-tcpip connect from the sandbox's own network namespace, `ssh -R` and
+// paramiko's tcpip-forward listen there, the host's loopback services and link-local addresses are
+// out of reach, and the gateway's own port on the sandbox's loopback leads back to the gateway.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, connect, type AddressInfo, type Server } from 'node:net';
+import { test } from 'node:test';
+import { collect, paramiko, spawnSsh, ssh } from './helpers/clients.js';
+import type { TestGateway } from './helpers/gateway.js';
+import { sharedGateway } from './helpers/shared-gateway.js';
+
+let gw: TestGateway;
+sharedGateway((g) => (gw = g));
+
+/** A TCP server on the host's loopback that greets and counts its connections. */
+async function hostService(greeting: string): Promise<{ server: Server; port: number; connections: () => number }> {
+  let count = 0;
+  const server = createServer((socket) => {
+    count++;
+    socket.end(greeting);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, port: (server.address() as AddressInfo).port, connections: () => count };
+}
+
+async function freePort(): Promise<number> {
+  const probe = createServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((r) => probe.close(r));
+  return port;
+}
+
+/** A python3 one-liner program for inside the sandbox: echo server on 127.0.0.1:PORT, one connection. */
+const echoServer = (port: number) =>
+  `python3 -c "import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); ` +
+  `s.bind(('127.0.0.1', ${port})); s.listen(); print('ready', flush=True); c, _ = s.accept(); c.sendall(b'echo:' + c.recv(100)); c.close()"`;
+
+test('paramiko: direct-tcpip reaches a server on the sandbox loopback, tcpip-forward listens inside, a closed port is refused', async () => {
+  const r = await paramiko<{ echo: string; boundPort: number; forwarded: { data?: string; server?: [string, number] }; refusedError: string | null }>(
+    gw,
+    'forwarding_paramiko',
+    'level0',
+  );
+  assert.equal(r.echo, 'echo:ping');
+  assert.ok(r.boundPort >= 1024, `port chosen inside: ${r.boundPort}`);
+  assert.equal(r.forwarded.data, 'pong');
+  assert.deepEqual(r.forwarded.server, ['127.0.0.1', r.boundPort]);
+  assert.match(r.refusedError ?? '', /Connect failed|failed|refused/i);
+});
+
+test('OpenSSH -L: a local port leads to a service on the sandbox loopback', async () => {
+  const local = await freePort();
+  const client = spawnSsh(gw, 'level0', ['-L', `${local}:localhost:7200`, '-o', 'ExitOnForwardFailure=yes', '--', echoServer(7200)]);
+  const done = collect(client);
+  let out = '';
+  client.stdout!.on('data', (d: Buffer) => (out += d));
+  while (!out.includes('ready')) await once(client.stdout!, 'data');
+  const socket = connect(local, '127.0.0.1');
+  socket.end('hello');
+  let reply = '';
+  for await (const chunk of socket) reply += chunk;
+  assert.equal(reply, 'echo:hello');
+  const r = await done;
+  assert.equal(r.code, 0, r.stderr);
+});
+
+test('OpenSSH -W: the gateway port inside is the gateway; the host loopback and link-local metadata are unreachable', async () => {
+  const host = await hostService('host secret\n');
+  try {
+    const inside = await ssh(gw, 'level0', ['-W', `localhost:${gw.port}`]);
+    assert.match(inside.stdout, /^SSH-2\.0-wargate/, 'the sandbox loopback port is the gateway itself');
+
+    const toHost = await ssh(gw, 'level0', ['-W', `127.0.0.1:${host.port}`]);
+    assert.notEqual(toHost.code, 0);
+    assert.doesNotMatch(toHost.stdout, /host secret/);
+    const metadata = await ssh(gw, 'level0', ['-W', '169.254.169.254:80']);
+    assert.notEqual(metadata.code, 0);
+    const named = await ssh(gw, 'level0', ['-W', 'example.com:80']);
+    assert.notEqual(named.code, 0, 'names other than localhost and the sandbox hostname are refused');
+    assert.equal(host.connections(), 0, 'the host service never saw a connection');
+    assert.ok(gw.events('forward.local').some((e) => e.result === 'failed' && /refused/i.test(String(e.message))));
+  } finally {
+    host.server.close();
+  }
+});
+
+test('OpenSSH -R: a port inside the sandbox leads back to the client side; privileged ports are refused', async () => {
+  const service = await hostService('hello from the client side\n');
+  try {
+    const reader = `python3 -c "import socket; print(socket.create_connection(('127.0.0.1', 7300)).recv(100).decode(), end='')"`;
+    const r = await ssh(gw, 'level0', ['-R', `127.0.0.1:7300:127.0.0.1:${service.port}`, '-o', 'ExitOnForwardFailure=yes', '--', reader]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'hello from the client side\n');
+
+    const privileged = await ssh(gw, 'level0', ['-R', `80:127.0.0.1:${service.port}`, '-o', 'ExitOnForwardFailure=yes', '--', 'echo never']);
+    assert.equal(privileged.code, 255);
+    assert.match(privileged.stderr, /remote port forwarding failed/i);
+    assert.doesNotMatch(privileged.stdout, /never/);
+  } finally {
+    service.server.close();
+  }
+});
+
+test('ssh from inside the sandbox to the gateway port on its loopback logs in to a sandbox of its own', async () => {
+  const inner = [
+    'export SSH_ASKPASS=/tmp/askpass SSH_ASKPASS_REQUIRE=force DISPLAY=:0',
+    `printf '#!/bin/sh\\necho %s\\n' '${gw.password('level1')}' >/tmp/askpass && chmod 700 /tmp/askpass`,
+    `ssh -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -p ${gw.port} level1@localhost 'echo inner=$(id -un); ls /tmp' </dev/null`,
+    'echo outer=$(id -un)',
+  ].join('; ');
+  const level1Logins = () => gw.events('session.start').filter((e) => e.user === 'level1');
+  const before = level1Logins().length;
+  const r = await ssh(gw, 'level0', ['--', inner]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /inner=level1\n/);
+  assert.doesNotMatch(r.stdout.split('inner=level1')[1].split('outer=')[0], /askpass/, "the inner login has a /tmp of its own");
+  assert.match(r.stdout, /outer=level0\n/);
+  const innerLogins = level1Logins().slice(before);
+  assert.equal(innerLogins.length, 1, 'one inner login, in a sandbox of its own');
+  assert.equal(innerLogins[0].client, '127.0.0.1', "the inner login is named by the player's own address");
+});
+
+test('git over SSH from inside a sandbox: clone the game repository, and its pre-receive hook refuses a push', async () => {
+  const inner = [
+    'export SSH_ASKPASS=/tmp/askpass SSH_ASKPASS_REQUIRE=force DISPLAY=:0',
+    "export GIT_SSH_COMMAND='ssh -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR'",
+    "printf '#!/bin/sh\\necho level0\\n' >/tmp/askpass && chmod 700 /tmp/askpass",
+    `cd /tmp && git clone -q ssh://level0@localhost:${gw.port}/srv/git/demo.git </dev/null`,
+    'head -1 demo/README.md',
+    'cd demo && echo hello >hello.txt && git add hello.txt && git -c user.name=p -c user.email=p@example.org commit -qm hello',
+    'git push -q origin main </dev/null; echo push=$?',
+  ].join(' && ');
+  const r = await ssh(gw, 'level0', ['--', inner]);
+  assert.match(r.stdout, /^# The demo repository\n/);
+  assert.match(r.stdout, /push=1\n/, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stderr, /demo hook: refusing the push to refs\/heads\/main/);
+});
