@@ -22,6 +22,7 @@
 // on them. The host is shared: used memory is noisy.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { PYTHON } from '../test/helpers/clients.js';
@@ -35,11 +36,23 @@ interface Snapshot {
   used: number;
   gatewayRss: number;
   clientRss: number;
+  slabs: Map<string, number>;
 }
 
 function snapshot(gatewayPid: number, clientPid: number): Snapshot {
   const mem = meminfo();
-  return { mem, used: usedKb(mem), gatewayRss: statusKb(gatewayPid, 'VmRSS'), clientRss: statusKb(clientPid, 'VmRSS') };
+  return { mem, used: usedKb(mem), gatewayRss: statusKb(gatewayPid, 'VmRSS'), clientRss: statusKb(clientPid, 'VmRSS'), slabs: slabKb() };
+}
+
+/** kB held by each kernel slab cache (slabs x pages per slab; /proc/slabinfo, root only). */
+function slabKb(): Map<string, number> {
+  const caches = new Map<string, number>();
+  for (const line of readFileSync('/proc/slabinfo', 'utf8').split('\n').slice(2)) {
+    const f = line.split(/\s+/);
+    if (f.length < 16) continue;
+    caches.set(f[0], (Number(f[14]) * Number(f[5]) * 4096) / 1024);
+  }
+  return caches;
 }
 
 const mb = (kb: number) => kb / 1024;
@@ -126,6 +139,8 @@ async function main(): Promise<void> {
       ['AnonPages', 'Slab', 'SUnreclaim', 'KReclaimable', 'PageTables', 'KernelStack', 'Shmem', 'Cached', 'Percpu']
         .map((k) => `${k} ${f1((after.mem[k] - before.mem[k]) / n)}`)
         .join(', '));
+    const slabGrowth = [...after.slabs].map(([name, kb]): [string, number] => [name, (kb - (before.slabs.get(name) ?? 0)) / n]).sort((a, b) => b[1] - a[1]);
+    console.log(`  slab caches that grew most, kB / session: ${slabGrowth.slice(0, 14).map(([name, kb]) => `${name} ${f1(kb)}`).join(', ')}`);
 
     console.log(`\nsandbox processes (pid/mnt namespaces of ${liveSandboxes} live sandboxes): ${pids.length}, ${f2(pids.length / n)} per session`);
     console.log(`  Pss / session ${f2(mb(total.Pss) / n)} MB (Pss_Anon ${f2(mb(total.Pss_Anon) / n)} MB), private (Private_Clean + Private_Dirty) / session ${f2(mb(total.Private) / n)} MB, Rss / session ${f2(mb(total.Rss) / n)} MB`);

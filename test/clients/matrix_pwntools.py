@@ -146,6 +146,9 @@ def _():
     l = s.listen(0)
     s.run_to_end("python3 -c \"import socket; socket.create_connection(('127.0.0.1', %d)).sendall(b'knock')\"" % l.port)
     conn = l.wait_for_connection()
+    # pwntools sets the listener's socket before its peer address (rhost), on its accepter thread;
+    # a peer that closes at once makes recvall() log the close before rhost exists. Let it finish.
+    l._accepter.join(10)
     return {"port": l.port, "received": text(conn.recvall(timeout=10))}
 
 
