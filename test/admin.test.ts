@@ -55,7 +55,7 @@ after(async () => {
   }
 });
 
-const wargate = (...args: string[]): Promise<Result> => collect(spawn(process.execPath, [WARGATE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
+const wargate = (...args: string[]): Promise<Result> => collect(spawn(WARGATE, [...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
 
 async function listJson(...args: string[]): Promise<SessionInfo[]> {
   const r = await wargate('sessions', '--json', ...(args.length ? args : ['--socket', socketPath]));
@@ -212,7 +212,7 @@ test('malformed, oversized, silent and half-closed requests get error replies; t
 });
 
 test('a second gateway on the same state dir is refused before it touches anything', () => {
-  const r = spawnSync(process.execPath, [WARGATE, 'serve', '--config', join(gw.stateDir, 'test-config.yaml')], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(WARGATE, ['serve', '--config', join(gw.stateDir, 'test-config.yaml')], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 2, r.stdout + r.stderr);
   assert.match(r.stderr, /^wargate: WG_ERR_ADMIN: another process \(another gateway\?\) is listening on .*admin\.sock\n$/);
   assert.equal(r.stdout.split('\n').filter((l) => l.includes('reaper.startup')).length, 0, 'it reaped nothing');

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { WARGATE } from './helpers/gateway.js';
 
-const run = (...args: string[]) => spawnSync(process.execPath, [WARGATE, ...args], { encoding: 'utf8', timeout: 30_000 });
+const run = (...args: string[]) => spawnSync(WARGATE, [...args], { encoding: 'utf8', timeout: 30_000 });
 
 test('--help works on the program and on every command', () => {
   for (const args of [['--help'], ['demo', '--help'], ['serve', '--help']]) {

@@ -71,7 +71,7 @@ export class TestGateway {
         .map(([key, value]) => `${key}: ${value}`)
         .join('\n'),
     );
-    const proc = spawn(process.execPath, [WARGATE, 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(WARGATE, ['serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
     const gw = new TestGateway(proc, stateDir, ownsStateDir);
     const exited = once(proc, 'exit').then(([code]) => {
       throw new Error(`gateway exited with ${code} before listening: ${JSON.stringify(gw.logs.slice(-3))}`);
