@@ -152,7 +152,7 @@ test('two logins on the same level see only their own processes and files, and c
   }
 });
 
-test('the host is not visible: processes, /root, users, state dir, network interfaces', { timeout: 60_000 }, async () => {
+test('the host is not visible: processes, /root, users, state dir, network interfaces, kernel interfaces', { timeout: 60_000 }, async () => {
   const hostRoot = readdirSync('/root');
   const hostUsers = readFileSync('/etc/passwd', 'utf8').split('\n').filter(Boolean).map((l) => l.split(':')[0]);
   const hostIfaces = readFileSync('/proc/net/dev', 'utf8').split('\n').slice(2).filter((l) => l.trim()).map((l) => l.split(':')[0].trim());
@@ -178,6 +178,8 @@ test('the host is not visible: processes, /root, users, state dir, network inter
         'echo ==net; cat /proc/net/dev',
         `echo ==state; ls ${gw.stateDir} 2>&1; echo "status=$?"`,
         `echo ==repo; ls ${REPO} 2>&1; echo "status=$?"`,
+        'echo ==masked; for f in kallsyms keys timer_list; do wc -c </proc/$f; done; ls -A /sys | wc -l',
+        "echo ==ro; awk '$5 == \"/proc/sys\" { print $6 }' /proc/self/mountinfo",
         'echo ==end',
       ].join('; '),
     );
@@ -216,6 +218,10 @@ test('the host is not visible: processes, /root, users, state dir, network inter
   // The gateway's state dir and the code of the gateway (and its games) do not exist inside.
   assert.match(s.state, /No such file or directory\nstatus=2\n/);
   assert.match(s.repo, /No such file or directory\nstatus=2\n/);
+
+  // Kernel interfaces: symbol addresses, keys and timers read as empty, /sys is empty, /proc/sys read-only.
+  assert.equal(s.masked, '0\n0\n0\n0\n');
+  assert.match(s.ro, /^ro,/);
   await assertNothingLeft(gw);
 });
 

@@ -64,6 +64,7 @@ export class NamespaceBackend implements SandboxBackend {
     // (see src/sandbox/sandbox-init.c). fd 0 is PID 1's lifeline, fd 3 the holder's requests.
     await this.relay.ready;
     const child = spawn(SANDBOX_INIT, [], {
+      argv0: 'wargate-sandbox',
       stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
       env: {
         WG_CGROUP_PROCS: cgroup.procsFiles.join(':'),

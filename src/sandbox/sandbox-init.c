@@ -15,7 +15,8 @@
  *      sandbox is gone. If the holder dies, PID 1 dies too (its own parent-death signal).
  * PID 1 (root in fresh mount, uts, ipc and net namespaces):
  *   builds the root filesystem: a tmpfs capped in size and inodes -> overlay(WG_LOWER) on it ->
- *   the host's /usr bound read-only, nosuid, nodev -> a fresh /proc -> its own devpts and /dev/shm
+ *   the host's /usr bound read-only, nosuid, nodev -> a fresh /proc, its kernel interfaces masked
+ *   or read-only -> its own devpts and /dev/shm
  *   -> hostname -> lo up -> pivot_root, the host's root detached. Then it prints "ready HOSTPID"
  *   and reads fd 0, a pipe whose only writer is the gateway, until end of file: when the gateway
  *   closes it (session end) or dies, PID 1 exits and the kernel kills the rest. SIGCHLD is ignored,
@@ -92,6 +93,28 @@ static void bring_up_loopback(void) {
     close(s);
 }
 
+/* Kernel interfaces a player has no business with, as Docker masks them: files hidden behind
+ * /dev/null, directories behind an empty read-only tmpfs, the rest read-only. Paths this kernel
+ * lacks are skipped. (Paths relative to the new root, before pivot_root.) */
+static const char *const MASKED[] = {"proc/kcore", "proc/kallsyms", "proc/keys", "proc/latency_stats", "proc/timer_list",
+                                     "proc/timer_stats", "proc/sched_debug", "proc/kmsg", "proc/interrupts",
+                                     "proc/asound", "proc/acpi", "proc/scsi"};
+static const char *const READ_ONLY[] = {"proc/bus", "proc/fs", "proc/irq", "proc/sys", "proc/sysrq-trigger"};
+
+static void mask_kernel_interfaces(void) {
+    struct stat st;
+    for (size_t i = 0; i < sizeof MASKED / sizeof *MASKED; i++) {
+        if (lstat(MASKED[i], &st) != 0) continue;
+        if (S_ISDIR(st.st_mode)) do_mount("wargate-masked", MASKED[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,nr_inodes=1,mode=0555");
+        else do_mount("dev/null", MASKED[i], NULL, MS_BIND, NULL);
+    }
+    for (size_t i = 0; i < sizeof READ_ONLY / sizeof *READ_ONLY; i++) {
+        if (lstat(READ_ONLY[i], &st) != 0) continue;
+        do_mount(READ_ONLY[i], READ_ONLY[i], NULL, MS_BIND | MS_REC, NULL);
+        do_mount(NULL, READ_ONLY[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    }
+}
+
 /* PID 1: never returns. */
 static void run_init(void) {
     const char *mnt = param("WG_MNT"), *host = param("WG_HOST"), *size = param("WG_SIZE"), *inodes = param("WG_INODES"),
@@ -119,6 +142,7 @@ static void run_init(void) {
     do_mount("/usr", "usr", NULL, MS_BIND, NULL);
     do_mount(NULL, "usr", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
     do_mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    mask_kernel_interfaces();
     /* /dev comes from the base layer; the sandbox adds a devpts instance of its own, so a player
      * can never open another player's terminal. */
     do_mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5");
@@ -157,7 +181,8 @@ static void run_init(void) {
     }
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
     join_cgroups(param("WG_CGROUP_PROCS"));
     pid_t gateway = getppid();
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail("pdeathsig");
@@ -170,6 +195,10 @@ int main(void) {
     if (init == 0) {
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail("pdeathsig");
         prctl(PR_SET_NAME, "init");
+        /* What ps shows inside: "init", whatever the holder was called (no host path). */
+        size_t room = strlen(argv[0]);
+        memset(argv[0], 0, room);
+        memcpy(argv[0], "init", room < 4 ? room : 4);
         run_init();
     }
     /* The lifeline is PID 1's alone; the holder keeps stdout for its answers (sandbox-net.c). */
