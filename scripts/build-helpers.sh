@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Compiles the small C helpers of src/sandbox (pty-relay, sandbox-init) into dist/, next to the
+# Compiles the small C helpers of src/sandbox (pty-relay, sandbox-exec, sandbox-init) into dist/, next to the
 # compiled JavaScript. Linked statically: each sandbox keeps a few of them resident, and a static
 # binary costs a fraction of a dynamic one in memory (no loader, no shared-library mappings).
 set -euo pipefail
@@ -10,5 +10,8 @@ build() { # NAME SOURCE...
   cc -static -O2 -Wall -Wextra -Werror -o "dist/$name.new" "$@"
   mv -f "dist/$name.new" "dist/$name"
 }
-build pty-relay src/sandbox/pty-relay.c
-build sandbox-init src/sandbox/sandbox-init.c src/sandbox/sandbox-net.c
+common=src/sandbox/helper-common.c
+enter="src/sandbox/sandbox-enter.c $common -lseccomp"
+build pty-relay src/sandbox/pty-relay.c $enter
+build sandbox-exec src/sandbox/sandbox-exec.c $enter
+build sandbox-init src/sandbox/sandbox-init.c src/sandbox/sandbox-net.c $common

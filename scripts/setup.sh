@@ -15,7 +15,7 @@ fi
 # sandboxes run from the host's read-only /usr: shells, python3, sftp-server (SFTP and scp), scp
 # (legacy scp -O), ssh (nested logins) and git (git over SSH).
 packages=(util-linux bsdutils mount iproute2 procps bash dash gcc libc6-dev make g++ python3
-  openssh-sftp-server openssh-client git)
+  libseccomp-dev openssh-sftp-server openssh-client git)
 if [ "${1:-}" = "--with-test-clients" ]; then
   packages+=(python3-paramiko python3-pwntools python3-asyncssh putty-tools dropbear-bin ssh-audit)
 fi

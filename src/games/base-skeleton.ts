@@ -6,9 +6,10 @@ import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { WargateError } from '../errors/catalog.js';
+import { ownBySandboxRoot } from '../sandbox/ids.js';
 import { buildOnce } from './build-once.js';
 
-const BASE_VERSION = 'base-2';
+const BASE_VERSION = 'base-3';
 
 /** Host /etc entries copied as they are. Globs are not needed: python3* is listed by version below. */
 const ETC_ENTRIES = [
@@ -75,5 +76,6 @@ export function ensureBaseSkeleton(layersDir: string): string {
     } catch (err) {
       throw new WargateError('WG_ERR_LAYER_BUILD', `copying host /etc entries into the base failed: ${(err as Error).message}`, { cause: err });
     }
+    ownBySandboxRoot(dir);
   });
 }

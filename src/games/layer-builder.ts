@@ -7,10 +7,11 @@ import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readFileSync, writ
 import { dirname, join } from 'node:path';
 import type { FileSpec, GameDefinition } from '../config/schema.js';
 import { WargateError } from '../errors/catalog.js';
+import { ownBySandboxRoot } from '../sandbox/ids.js';
 import { buildOnce } from './build-once.js';
 import { filesUnder, writeRepository } from './git-repository.js';
 
-const LAYER_VERSION = 'layer-1';
+const LAYER_VERSION = 'layer-2';
 const PASSWORD_PLACEHOLDER = /\{\{password:([a-z0-9_-]+)\}\}/g;
 const PRIVATE_KEY_PLACEHOLDER = /\{\{private-key:([a-z0-9_-]+)\}\}\n?/g;
 /** Dot files every home gets unless the game defines its own. */
@@ -93,12 +94,13 @@ function writeLayer(root: string, { game, dir, passwords, privateKeys }: LayerIn
 
   const place = (path: string, f: FileSpec, owner: string, group: string, mode: number) => {
     mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-    if (f.compile !== undefined) compile(join(dir, f.compile), path);
+    if (f.directory) mkdirSync(path, { recursive: true });
+    else if (f.compile !== undefined) compile(join(dir, f.compile), path);
     else if (f.source !== undefined) cpSync(join(dir, f.source), path);
     else writeFileSync(path, fill(f.content ?? ''));
     // chown before chmod: chown clears setuid bits.
     chownSync(path, uidOf.get(f.owner ?? owner)!, uidOf.get(f.group ?? group)!);
-    chmodSync(path, f.mode ?? mode);
+    chmodSync(path, f.mode ?? (f.directory ? 0o755 : mode));
   };
 
   const pwDir = join(root, passwordDir(game));
@@ -125,6 +127,8 @@ function writeLayer(root: string, { game, dir, passwords, privateKeys }: LayerIn
   }
   for (const f of game.files) place(join(root, f.path), f, 'root', 'root', f.compile ? 0o755 : 0o644);
   for (const repo of game.repositories) writeRepository(join(root, repo.path), repo, dir, uidOf.get(repo.owner)!, fill);
+  // What root owns here is the sandbox's root's (its user namespace does not map the host's).
+  ownBySandboxRoot(root);
 }
 
 function compile(source: string, output: string): void {

@@ -1,16 +1,16 @@
-// The host programs sandboxes need: the chain that starts player processes, sftp-server (run inside
-// from the host's /usr), and wargate's own C helpers. Checked once at start, so a missing package
+// The host programs sandboxes need: what player processes start with (setsid, bash), sftp-server
+// (run inside from the host's /usr), and wargate's own C helpers. Checked once at start, so a missing package
 // is a clear error for the operator instead of a failed login for a player.
 import { accessSync, constants } from 'node:fs';
 import { WargateError } from '../errors/catalog.js';
 import { SANDBOX_INIT } from './namespace-backend.js';
+import { SANDBOX_EXEC } from './pipe-process.js';
 import { PTY_RELAY } from './pty-process.js';
 
 const BUILD = 'wargate itself: run "npm run build"';
 const TOOLS = [
-  ['/usr/bin/nsenter', 'util-linux'], ['/usr/bin/setpriv', 'util-linux'], ['/usr/bin/setsid', 'util-linux'],
-  ['/bin/bash', 'bash'], ['/bin/sh', 'dash'], ['/usr/lib/openssh/sftp-server', 'openssh-sftp-server'],
-  [SANDBOX_INIT, BUILD], [PTY_RELAY, BUILD],
+  ['/usr/bin/setsid', 'util-linux'], ['/bin/bash', 'bash'], ['/usr/lib/openssh/sftp-server', 'openssh-sftp-server'],
+  [SANDBOX_INIT, BUILD], [SANDBOX_EXEC, BUILD], [PTY_RELAY, BUILD],
 ] as const;
 
 export function assertHostTools(): void {

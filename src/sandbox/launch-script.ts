@@ -1,5 +1,5 @@
-// The last step of every process started in a sandbox, after nsenter and setpriv: it runs as the
-// level user, goes home and execs the login shell (argv[0] "-bash", as sshd does) or `$SHELL -c CMD`.
+// The last step of every process started in a sandbox, after sandbox-exec or pty-relay: it runs as
+// the level user, goes home and execs the login shell (argv[0] "-bash", as sshd does) or `$SHELL -c CMD`.
 // It execs away, so it costs nothing once the player's program runs.
 
 /** Reads WG_MODE (login|exec), WG_SHELL and WG_CMD from the environment and removes them. */

@@ -1,6 +1,6 @@
 // The sandbox backend built on Linux namespaces: sandbox-init (a small C program of ours) makes the
-// namespaces, builds the root filesystem inside them and holds them; nsenter or pty-relay, then
-// setpriv, start each player process as the level user. It owns <stateDir>/sandboxes (one record per live sandbox) and <stateDir>/mnt (an empty
+// namespaces, builds the root filesystem inside them and holds them; sandbox-exec or pty-relay (ours
+// too) start each player process in them as the level user, under a seccomp filter. It owns <stateDir>/sandboxes (one record per live sandbox) and <stateDir>/mnt (an empty
 // mount point that every sandbox mounts over in its own namespace). It never mounts on the host.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readlinkSync } from 'node:fs';
@@ -16,9 +16,9 @@ import { spawnPipeProcess } from './pipe-process.js';
 import { signalProcess } from './procfs.js';
 import { spawnPtyProcess } from './pty-process.js';
 import { SandboxRecords } from './records.js';
-import { joinCgroup } from './cgroup-join.js';
 import { detachHostMountsUnder } from './host-mounts.js';
 import { RelayServer } from './relay-server.js';
+import { SANDBOX_ROOT_ID } from './ids.js';
 import type { CgroupDriver, SandboxCgroup } from '../cgroup/types.js';
 import type { Peer, ProcessSpec, Sandbox, SandboxBackend, SandboxListener, SandboxProcess, SandboxSpec, SandboxStats } from './types.js';
 
@@ -69,6 +69,7 @@ export class NamespaceBackend implements SandboxBackend {
       env: {
         WG_CGROUP_PROCS: cgroup.procsFiles.join(':'),
         WG_RELAY_SOCK: this.relay.path,
+        WG_ROOT_ID: String(SANDBOX_ROOT_ID),
         WG_MNT: this.mountPoint,
         WG_HOST: spec.hostname,
         WG_SIZE: spec.limits.writableSize,
@@ -266,13 +267,8 @@ class NamespaceSandbox implements Sandbox {
   async spawn(spec: ProcessSpec): Promise<SandboxProcess> {
     if (this.gone) throw new WargateError('WG_ERR_SANDBOX_GONE', `sandbox ${this.id} has ended`);
     const { user } = spec;
-    // What runs inside, as the level user: setpriv, then the launcher (under setsid with a pty).
-    const inside = [
-      '/usr/bin/setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`,
-      `--groups=${[user.gid, ...user.groups.filter((g) => g !== user.gid)].join(',')}`,
-      '--inh-caps=-all', '--',
-      ...(spec.pty ? PTY_ARGV : PLAIN_ARGV),
-    ];
+    // Who runs inside; sandbox-exec and pty-relay set these ids themselves (and the seccomp filter).
+    const ids = { uid: user.uid, gid: user.gid, groups: [user.gid, ...user.groups.filter((g) => g !== user.gid)] };
     const env: Record<string, string> = {
       ...spec.env,
       HOME: user.home,
@@ -283,21 +279,15 @@ class NamespaceSandbox implements Sandbox {
       WG_MODE: spec.command === undefined ? 'login' : 'exec',
       WG_CMD: spec.command ?? '',
       WG_LAUNCH: LAUNCH_SCRIPT,
+      // Read and removed by the helper: it joins the sandbox's cgroup before anything else.
+      WG_CGROUP_PROCS: this.cgroup.procsFiles.join(':'),
     };
     if (spec.pty) env.TERM = spec.pty.term;
-    const join = (command: string[]) => joinCgroup(this.cgroup.procsFiles, command);
-    if (!spec.pty) {
-      // nsenter enters PID 1's namespaces and root; --wd without a value takes PID 1's cwd (/ inside),
-      // where a path would be opened on the host.
-      const nsenter = ['/usr/bin/nsenter', `--target=${this.nsPid}`, '--mount', '--uts', '--ipc', '--net', '--pid', '--root', '--wd'];
-      return spawnPipeProcess(join([...nsenter, ...inside]), env);
-    }
-    // With a pty, the relay enters the namespaces itself (one process less than nsenter + relay).
-    return spawnPtyProcess(inside, env, {
+    if (!spec.pty) return spawnPipeProcess(this.nsPid, ids, PLAIN_ARGV, env);
+    return spawnPtyProcess(PTY_ARGV, env, {
       nsPid: this.nsPid,
-      owner: user.uid,
+      user: ids,
       size: spec.pty,
-      wrap: join,
       onRelayError: (message) =>
         this.logger.error({ event: 'pty.relay_failed', code: 'WG_ERR_PROCESS_START', sandbox: this.id, message }, 'pty relay failed'),
     });

@@ -1,18 +1,33 @@
 // A sandbox process without a terminal: stdin, stdout and stderr are pipes kept apart.
-// The host-side nsenter waits for its child inside the sandbox and passes on its exit code or
-// re-raises its signal, so the child_process exit event is the player's program's status.
+// sandbox-exec (a small C program of ours, src/sandbox/sandbox-exec.c) enters the sandbox, starts the
+// program as the level user, waits for it and passes on its exit code or re-raises its signal, so
+// the child_process exit event is the player's program's status.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { WargateError } from '../errors/catalog.js';
 import { childrenOf, hangUpChildren, signalProcess } from './procfs.js';
 import type { ExitStatus, SandboxProcess } from './types.js';
 
-export async function spawnPipeProcess(argv: string[], env: Record<string, string>): Promise<SandboxProcess> {
-  const child = spawn(argv[0], argv.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+/** Built by `npm run build` next to the compiled JavaScript (dist/sandbox-exec). */
+export const SANDBOX_EXEC = fileURLToPath(new URL('../../sandbox-exec', import.meta.url));
+
+/**
+ * Runs `argv` (paths inside the sandbox) in the sandbox whose PID 1 has host pid `nsPid`, as `user`.
+ * `env` may carry WG_CGROUP_PROCS, which sandbox-exec joins first.
+ */
+export async function spawnPipeProcess(
+  nsPid: number,
+  user: { uid: number; gid: number; groups: number[] },
+  argv: string[],
+  env: Record<string, string>,
+): Promise<SandboxProcess> {
+  const ids = [String(user.uid), String(user.gid), user.groups.join(',')];
+  const child = spawn(SANDBOX_EXEC, [String(nsPid), ...ids, '--', ...argv], { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   try {
     await once(child, 'spawn');
   } catch (err) {
-    throw new WargateError('WG_ERR_PROCESS_START', `cannot start ${argv[0]}: ${(err as Error).message}`, { cause: err });
+    throw new WargateError('WG_ERR_PROCESS_START', `cannot start ${SANDBOX_EXEC}: ${(err as Error).message}`, { cause: err });
   }
   // A player closing stdin early, or a program exiting before reading it, must not crash the gateway.
   child.stdin.on('error', () => {});
@@ -40,7 +55,7 @@ export async function spawnPipeProcess(argv: string[], env: Record<string, strin
 
   function signal(name: string): void {
     if (done || child.pid === undefined) return;
-    // nsenter does not forward signals: deliver to its child, the program inside the sandbox.
+    // sandbox-exec does not forward signals: deliver to its child, the program inside the sandbox.
     for (const pid of childrenOf(child.pid)) signalProcess(pid, `SIG${name}` as NodeJS.Signals);
   }
 }

@@ -15,19 +15,17 @@ export const PTY_RELAY = fileURLToPath(new URL('../../pty-relay', import.meta.ur
 export interface PtyOptions {
   /** Host pid of the sandbox's PID 1, whose namespaces and root the relay enters. */
   nsPid: number;
-  /** The terminal is handed to this uid, as sshd does. */
-  owner: number;
+  /** Who runs the program: uid, gid and supplementary groups (the terminal is handed to the uid, as sshd does). */
+  user: { uid: number; gid: number; groups: number[] };
   size: PtySpec;
-  /** Wraps the relay's argv (to put it in the sandbox's cgroup before it forks). */
-  wrap: (argv: string[]) => string[];
-  /** Told what the relay (or its wrapper) said when it could not run the program. */
+  /** Told what the relay said when it could not run the program. */
   onRelayError: (message: string) => void;
 }
 
 export async function spawnPtyProcess(argv: string[], env: Record<string, string>, options: PtyOptions): Promise<SandboxProcess> {
-  const { nsPid, owner, size, wrap, onRelayError } = options;
-  const command = wrap([PTY_RELAY, String(nsPid), String(size.cols), String(size.rows), String(owner), '--', ...argv]);
-  const relay = spawn(command[0], command.slice(1), {
+  const { nsPid, user, size, onRelayError } = options;
+  const ids = [String(user.uid), String(user.gid), user.groups.join(',')];
+  const relay = spawn(PTY_RELAY, [String(nsPid), String(size.cols), String(size.rows), ...ids, '--', ...argv], {
     env,
     stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
     // Its own session: an operator's Ctrl-C at the gateway's terminal never reaches a player.
@@ -40,7 +38,7 @@ export async function spawnPtyProcess(argv: string[], env: Record<string, string
   }
   const control = relay.stdio[3] as Writable;
   for (const stream of [relay.stdin!, control]) stream.on('error', () => {});
-  // The relay's own errors (and its wrapper's) are not the player's output: they go to the log.
+  // The relay's own errors are not the player's output: they go to the log.
   let relayErrors = '';
   relay.stderr!.setEncoding('utf8').on('data', (d: string) => (relayErrors = (relayErrors + d).slice(-2000)));
 

@@ -10,7 +10,10 @@
  * status: an exit code as its own exit code, a fatal signal by dying of the same signal (util-linux
  * `script` would turn that into exit code 128+N).
  *
- * usage: pty-relay NSPID COLS ROWS OWNER_UID -- PROGRAM [ARG...]   (PROGRAM: a path inside the sandbox)
+ * It also does what setpriv did: the program runs as the level user, under the seccomp filter of
+ * every player process (sandbox-enter.c), and it joins the sandbox's cgroup (WG_CGROUP_PROCS) first.
+ *
+ * usage: pty-relay NSPID COLS ROWS UID GID GROUPS -- PROGRAM [ARG...]   (PROGRAM: a path inside the sandbox)
  *   fd 0: input for the terminal (end of input is ignored, as sshd does for a pty)
  *   fd 1: what the terminal shows
  *   fd 2: the relay's own errors
@@ -34,40 +37,15 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "helper-common.h"
+#include "sandbox-enter.h"
+
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER _IO('T', 0x41)
 #endif
 
 #define TTY_GID 5
 #define BUF 65536
-
-static void fail(const char *what) {
-    fprintf(stderr, "pty-relay: %s: %s\n", what, strerror(errno));
-    exit(125);
-}
-
-static long number(const char *s, long max) {
-    char *end;
-    errno = 0;
-    long n = strtol(s, &end, 10);
-    if (errno || *end || n < 0 || n > max) {
-        fprintf(stderr, "pty-relay: bad number \"%s\"\n", s);
-        exit(125);
-    }
-    return n;
-}
-
-/* Writes all of buf to a blocking fd; returns -1 once the reader is gone. */
-static int write_all(int fd, const char *buf, size_t len) {
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return -1;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
 
 static void resize(int master, char *line) {
     unsigned cols, rows;
@@ -77,36 +55,17 @@ static void resize(int master, char *line) {
     }
 }
 
-/* Joins the namespaces and the root of the sandbox whose PID 1 is `pid` (as nsenter -t PID
- * --ipc --uts --net --pid --mount --root --wd does). Only children land in the pid namespace. */
-static void enter_sandbox(long pid) {
-    static const char *const kinds[] = {"ipc", "uts", "net", "pid", "mnt"};
-    int fds[5];
-    char path[64];
-    /* Open everything first: after joining the mount namespace, /proc/PID would be another's. */
-    for (int i = 0; i < 5; i++) {
-        snprintf(path, sizeof path, "/proc/%ld/ns/%s", pid, kinds[i]);
-        if ((fds[i] = open(path, O_RDONLY | O_CLOEXEC)) < 0) fail(path);
-    }
-    snprintf(path, sizeof path, "/proc/%ld/root", pid);
-    int root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (root < 0) fail(path);
-    for (int i = 0; i < 5; i++) {
-        if (setns(fds[i], 0) != 0) fail(kinds[i]);
-        close(fds[i]);
-    }
-    if (fchdir(root) != 0 || chroot(".") != 0 || chdir("/") != 0) fail("chroot");
-    close(root);
-}
-
 int main(int argc, char **argv) {
-    if (argc < 7 || strcmp(argv[5], "--") != 0) {
-        fprintf(stderr, "usage: pty-relay NSPID COLS ROWS OWNER_UID -- PROGRAM [ARG...]\n");
+    helper_name = "pty-relay";
+    if (argc < 9 || strcmp(argv[7], "--") != 0) {
+        fprintf(stderr, "usage: pty-relay NSPID COLS ROWS UID GID GROUPS -- PROGRAM [ARG...]\n");
         return 125;
     }
     long nspid = number(argv[1], 0x7fffffff);
     struct winsize ws = {.ws_col = (unsigned short)number(argv[2], 1000), .ws_row = (unsigned short)number(argv[3], 1000)};
-    uid_t owner = (uid_t)number(argv[4], 0x7fffffff);
+    uid_t uid = (uid_t)number(argv[4], 0x7fffffff);
+    gid_t gid = (gid_t)number(argv[5], 0x7fffffff);
+    const char *groups = argv[6];
 
     /* No parent-death signal: if the gateway dies, the sandbox dies with it (its PID 1 loses its
      * pipe), the program with the sandbox, and the relay once it has reaped the program. Dying
@@ -116,7 +75,8 @@ int main(int argc, char **argv) {
     struct rlimit no_core = {0, 0};
     setrlimit(RLIMIT_CORE, &no_core);
 
-    enter_sandbox(nspid);
+    join_cgroups_from_env();
+    enter_namespaces(nspid);
     int master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (master < 0) fail("/dev/pts/ptmx");
     int unlock = 0;
@@ -125,9 +85,11 @@ int main(int argc, char **argv) {
     int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
     if (slave < 0) fail("open pty slave");
     /* As sshd does: the terminal belongs to the player (screen and tmux insist on it). */
-    if (fchown(slave, owner, TTY_GID) != 0 || fchmod(slave, 0620) != 0) fail("chown pty");
+    if (fchown(slave, uid, TTY_GID) != 0 || fchmod(slave, 0620) != 0) fail("chown pty");
     if (ioctl(master, TIOCSWINSZ, &ws) != 0) fail("size pty");
     fcntl(3, F_SETFD, FD_CLOEXEC);
+    /* Last, once the terminal is the player's: from here on, root of the sandbox's user namespace only. */
+    join_user_namespace();
 
     sigset_t handled;
     sigemptyset(&handled);
@@ -146,8 +108,10 @@ int main(int argc, char **argv) {
         dup2(slave, 1);
         dup2(slave, 2);
         if (slave > 2) close(slave);
-        execv(argv[6], argv + 6);
-        fprintf(stderr, "pty-relay: %s: %s\n", argv[6], strerror(errno));
+        restrict_syscalls();
+        become_user(uid, gid, groups);
+        execv(argv[8], argv + 8);
+        fprintf(stderr, "pty-relay: %s: %s\n", argv[8], strerror(errno));
         _exit(127);
     }
     close(slave);
@@ -227,14 +191,5 @@ int main(int argc, char **argv) {
         if (n <= 0 || write_all(1, out, (size_t)n) != 0) break;
     }
 
-    if (WIFSIGNALED(status)) {
-        int sig = WTERMSIG(status);
-        signal(sig, SIG_DFL);
-        sigset_t all;
-        sigfillset(&all);
-        sigprocmask(SIG_UNBLOCK, &all, NULL);
-        raise(sig);
-        return 128 + sig;
-    }
-    return WEXITSTATUS(status);
+    pass_on_status(status);
 }

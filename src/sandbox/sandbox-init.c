@@ -13,11 +13,12 @@
  *      for the gateway (sandbox-net.c: forwarding, the in-sandbox SSH port) until PID 1 exits; by
  *      then the kernel has killed every process of the namespace, so the holder's exit means the
  *      sandbox is gone. If the holder dies, PID 1 dies too (its own parent-death signal).
- * PID 1 (root in fresh mount, uts, ipc and net namespaces):
+ * PID 1 (root in fresh mount, uts, ipc and net namespaces, then in a user namespace of its own):
  *   builds the root filesystem: a tmpfs capped in size and inodes -> overlay(WG_LOWER) on it ->
  *   the host's /usr bound read-only, nosuid, nodev -> a fresh /proc, its kernel interfaces masked
  *   or read-only -> its own devpts and /dev/shm
- *   -> hostname -> lo up -> pivot_root, the host's root detached. Then it prints "ready HOSTPID"
+ *   -> hostname -> lo up -> pivot_root, the host's root detached -> its user namespace, whose ids
+ *   the holder maps (WG_ROOT_ID). Then it prints "ready HOSTPID"
  *   and reads fd 0, a pipe whose only writer is the gateway, until end of file: when the gateway
  *   closes it (session end) or dies, PID 1 exits and the kernel kills the rest. SIGCHLD is ignored,
  *   so the kernel reaps the orphans that land on PID 1. Every mount lives in PID 1's private mount
@@ -26,7 +27,8 @@
  * Parameters come in the environment, so the command line a player can read from /proc/1/cmdline
  * holds no host path: WG_CGROUP_PROCS (cgroup.procs files, ':'-separated), WG_MNT (an empty host
  * directory to build on), WG_HOST (hostname), WG_SIZE and WG_INODES (tmpfs caps), WG_LOWER
- * (overlay lowerdir, top first), WG_RELAY_SOCK (the gateway's unix socket for relayed connections).
+ * (overlay lowerdir, top first), WG_RELAY_SOCK (the gateway's unix socket for relayed connections),
+ * WG_ROOT_ID (the host id of root inside).
  * fd 3: the holder's control pipe. Errors: one line on stderr, exit status 125.
  */
 #define _GNU_SOURCE
@@ -47,35 +49,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "helper-common.h"
 #include "sandbox-net.h"
-
-static void fail(const char *what) {
-    fprintf(stderr, "sandbox-init: %s: %s\n", what, strerror(errno));
-    exit(125);
-}
 
 static const char *param(const char *name) {
     const char *value = getenv(name);
     if (!value || !*value) {
-        fprintf(stderr, "sandbox-init: %s is not set\n", name);
+        fprintf(stderr, "%s: %s is not set\n", helper_name, name);
         exit(125);
     }
     return value;
-}
-
-static void write_file(const char *path, const char *text) {
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) fail(path);
-    ssize_t n = write(fd, text, strlen(text));
-    if (n != (ssize_t)strlen(text)) fail(path);
-    close(fd);
-}
-
-static void join_cgroups(const char *files) {
-    char pid[24], *list = strdup(files), *save = NULL;
-    snprintf(pid, sizeof pid, "%d\n", getpid());
-    for (char *f = strtok_r(list, ":", &save); f; f = strtok_r(NULL, ":", &save)) write_file(f, pid);
-    free(list);
 }
 
 static void do_mount(const char *source, const char *target, const char *type, unsigned long flags, const char *data) {
@@ -115,6 +98,30 @@ static void mask_kernel_interfaces(void) {
     }
 }
 
+/*
+ * The user namespace: root inside is WG_ROOT_ID on the host (src/sandbox/ids.ts), an id nothing else
+ * uses; every other id up to 65535 is itself, so the level users' files, setuid programs and
+ * terminals keep their owners. The host's root is not mapped: its
+ * files show as nobody, and its setuid-root programs cannot raise anyone to it. The mount, network,
+ * uts and ipc namespaces belong to the host's user namespace, so root inside could not mount,
+ * configure the network or rename the host even if a player became it.
+ */
+static unsigned long root_id;
+
+/* Sync between PID 1 and the holder: PID 1 has made its user namespace / the holder has mapped it. */
+static int made_userns[2], mapped_userns[2];
+
+static void write_id_maps(pid_t init) {
+    char path[64], map[64];
+    int len = snprintf(map, sizeof map, "0 %lu 1\n1 1 65535\n", root_id);
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "/proc/%d/%s", init, i == 0 ? "uid_map" : "gid_map");
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, map, (size_t)len) != len) fail(path);
+        close(fd);
+    }
+}
+
 /* PID 1: never returns. */
 static void run_init(void) {
     const char *mnt = param("WG_MNT"), *host = param("WG_HOST"), *size = param("WG_SIZE"), *inodes = param("WG_INODES"),
@@ -133,6 +140,8 @@ static void run_init(void) {
     do_mount("wargate-rw", mnt, "tmpfs", MS_NOSUID | MS_NODEV, data);
     if (chdir(mnt) != 0) fail(mnt);
     if (mkdir("upper", 0755) != 0 || mkdir("work", 0755) != 0 || mkdir("root", 0755) != 0) fail("mkdir");
+    /* The root directory inside is the upper one's: the sandbox's root owns it. */
+    if (chown("upper", (uid_t)root_id, (gid_t)root_id) != 0) fail("chown upper");
     snprintf(data, sizeof data, "lowerdir=%s,upperdir=%s/upper,workdir=%s/work", lower, mnt, mnt);
     do_mount("wargate-root", "root", "overlay", 0, data);
     if (chdir("root") != 0) fail("root");
@@ -146,7 +155,8 @@ static void run_init(void) {
     /* /dev comes from the base layer; the sandbox adds a devpts instance of its own, so a player
      * can never open another player's terminal. */
     do_mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5");
-    do_mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,nr_inodes=1024,mode=1777");
+    snprintf(data, sizeof data, "size=16m,nr_inodes=1024,mode=1777,uid=%lu,gid=%lu", root_id, root_id);
+    do_mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, data);
 
     if (sethostname(host, strlen(host)) != 0) fail("hostname");
     bring_up_loopback();
@@ -163,6 +173,15 @@ static void run_init(void) {
         if (write(adj, "-1000", 5) < 0) { /* best effort */ }
         close(adj);
     }
+    /* Last, when nothing is left that needs the host's root: the user namespace (WG_ROOT_ID). */
+    if (unshare(CLONE_NEWUSER) != 0) fail("unshare user");
+    char sync = 'u';
+    if (write(made_userns[1], &sync, 1) != 1 || read(mapped_userns[0], &sync, 1) != 1) fail("user namespace ids");
+    close(made_userns[1]);
+    close(mapped_userns[0]);
+    /* PID 1 shows as root inside, not as the unmapped host root (nobody). */
+    if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0) fail("root of the user namespace");
+
     /* With SIGCHLD ignored, the kernel reaps every orphan that ends up under PID 1. */
     signal(SIGCHLD, SIG_IGN);
 
@@ -183,13 +202,17 @@ static void run_init(void) {
 
 int main(int argc, char **argv) {
     (void)argc;
-    join_cgroups(param("WG_CGROUP_PROCS"));
+    helper_name = "sandbox-init";
+    root_id = (unsigned long)number(param("WG_ROOT_ID"), 0xfffffffeL);
+    param("WG_CGROUP_PROCS");
+    join_cgroups_from_env();
     pid_t gateway = getppid();
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail("pdeathsig");
     if (getppid() != gateway) return 125; /* the gateway is already gone */
     prctl(PR_SET_NAME, "wargate-sandbox");
 
     if (unshare(CLONE_NEWPID) != 0) fail("unshare pid");
+    if (pipe2(made_userns, O_CLOEXEC) != 0 || pipe2(mapped_userns, O_CLOEXEC) != 0) fail("pipe");
     pid_t init = fork();
     if (init < 0) fail("fork");
     if (init == 0) {
@@ -199,8 +222,20 @@ int main(int argc, char **argv) {
         size_t room = strlen(argv[0]);
         memset(argv[0], 0, room);
         memcpy(argv[0], "init", room < 4 ? room : 4);
+        close(made_userns[0]);
+        close(mapped_userns[1]);
         run_init();
     }
+    close(made_userns[1]);
+    close(mapped_userns[0]);
+    /* PID 1 asks for its ids once it has made its user namespace (no answer if it failed before). */
+    char sync;
+    if (read(made_userns[0], &sync, 1) == 1) {
+        write_id_maps(init);
+        if (write(mapped_userns[1], &sync, 1) != 1) fail("user namespace ids");
+    }
+    close(made_userns[0]);
+    close(mapped_userns[1]);
     /* The lifeline is PID 1's alone; the holder keeps stdout for its answers (sandbox-net.c). */
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null >= 0) {
