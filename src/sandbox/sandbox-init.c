@@ -142,7 +142,19 @@ static void run_init(void) {
     if (mkdir("upper", 0755) != 0 || mkdir("work", 0755) != 0 || mkdir("root", 0755) != 0) fail("mkdir");
     /* The root directory inside is the upper one's: the sandbox's root owns it. */
     if (chown("upper", (uid_t)root_id, (gid_t)root_id) != 0) fail("chown upper");
-    snprintf(data, sizeof data, "lowerdir=%s,upperdir=%s/upper,workdir=%s/work", lower, mnt, mnt);
+    /* Each layer bound in under a short name, and every overlay path relative: the options that
+     * /proc/self/mountinfo shows inside name no host path (l0:l1, upper, work). */
+    size_t used = (size_t)snprintf(data, sizeof data, "lowerdir=");
+    char *layers = strdup(lower), *save = NULL, name[16];
+    int n = 0;
+    for (char *layer = strtok_r(layers, ":", &save); layer; layer = strtok_r(NULL, ":", &save), n++) {
+        snprintf(name, sizeof name, "l%d", n);
+        if (mkdir(name, 0755) != 0) fail("mkdir layer");
+        do_mount(layer, name, NULL, MS_BIND, NULL);
+        used += (size_t)snprintf(data + used, sizeof data - used, "%s%s", n ? ":" : "", name);
+    }
+    free(layers);
+    snprintf(data + used, sizeof data - used, ",upperdir=upper,workdir=work");
     do_mount("wargate-root", "root", "overlay", 0, data);
     if (chdir("root") != 0) fail("root");
 
