@@ -215,7 +215,10 @@ async function main(): Promise<void> {
   const concurrency = intArg('concurrency', 50);
   const silentBatch = Math.min(intArg('silent-batch', 10), concurrency);
   const warmup = intArg('warmup', 100);
-  const gw = await TestGateway.start({ keepalive: { intervalSeconds: 1, countMax: 2 } });
+  // Up to `concurrency` logins are between accept and authentication at once: above OpenSSH's
+  // MaxStartups default (10:30:100), which would drop some at random (src/ssh/preauth-gate.ts).
+  const preauth = { maxStartups: { start: 2 * concurrency, rate: 30, full: 4 * concurrency } };
+  const gw = await TestGateway.start({ keepalive: { intervalSeconds: 1, countMax: 2 }, config: { preauth } });
   const pid = gw.proc.pid!;
   let failed = false;
   let soak: Soak | undefined;

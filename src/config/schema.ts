@@ -57,6 +57,14 @@ export const DEFAULT_LIMITS = {
   warnSeconds: 60,
 };
 
+/** Limits before authentication, as OpenSSH's defaults where it has one (LoginGraceTime 30, MaxStartups 10:30:100). */
+export const DEFAULT_PREAUTH = {
+  loginGraceSeconds: 30,
+  maxStartups: { start: 10, rate: 30, full: 100 },
+  maxStartupsPerAddress: 10,
+  penalty: { freeFailures: 5, firstDelaySeconds: 0.5, maxDelaySeconds: 15, halfLifeSeconds: 300 },
+};
+
 export const gameLimitsSchema = z.object(limitFields).partial().strict();
 
 /** A file placed in the game layer: literal content, a file from the game folder, or a C source compiled at build. */
@@ -69,11 +77,34 @@ export const fileSchema = z
     owner: unixName.optional(),
     group: unixName.optional(),
     mode: fileMode.optional(),
+    /** A directory rather than a file (mode defaults to "0755"), e.g. a world-writable spool: mode "1733". */
+    directory: z.boolean().optional(),
   })
   .strict()
   .refine((f) => [f.content, f.source, f.compile].filter((x) => x !== undefined).length <= 1, {
     message: 'at most one of content, source and compile',
+  })
+  .refine((f) => !f.directory || [f.content, f.source, f.compile].every((x) => x === undefined), {
+    message: 'a directory without content, source or compile',
   });
+
+/** The shortest interval between two runs of a cron job: each run costs a process start per live sandbox. */
+export const MIN_CRON_SECONDS = 10;
+
+/**
+ * A periodic job (src/session/cron.ts): every `every` seconds it runs in each live sandbox of the
+ * game, as `level`, with /bin/sh -c, no terminal, a minimal environment and its output discarded.
+ */
+export const cronJobSchema = z
+  .object({
+    every: z.number().int().min(MIN_CRON_SECONDS, `at least ${MIN_CRON_SECONDS} seconds`).max(86_400),
+    /** The level user it runs as (its own login shell is not used). */
+    level: unixName,
+    command: z.string().min(1).max(4096),
+    /** A run still going after this long is killed with its process group; default: `every`. */
+    timeout: z.number().int().min(1).max(86_400).optional(),
+  })
+  .strict();
 
 /**
  * A bare git repository in the game layer, reached from inside a sandbox over the gateway's own
@@ -128,6 +159,8 @@ export const gameSchema = z
     /** Further files of the game layer, at absolute paths. */
     files: z.array(fileSchema).default([]),
     repositories: z.array(repositorySchema).default([]),
+    /** Periodic jobs run inside every live sandbox of the game. */
+    cron: z.array(cronJobSchema).default([]),
     /** Overrides of the server's sandbox limits for this game. */
     limits: gameLimitsSchema.default({}),
   })
@@ -158,6 +191,11 @@ export const gameSchema = z
     game.levels.forEach((level, i) => checkOwners(level.home, ['levels', i, 'home']));
     checkOwners(game.files, ['files']);
     checkOwners(game.repositories, ['repositories']);
+    game.cron.forEach((job, j) => {
+      if (!seenUsers.has(job.level)) {
+        ctx.addIssue({ code: 'custom', path: ['cron', j, 'level'], message: `"${job.level}" is not a level user of this game` });
+      }
+    });
     game.files.forEach((f, j) => {
       if (!f.path.startsWith('/') || f.path.split('/').includes('..')) {
         ctx.addIssue({ code: 'custom', path: ['files', j, 'path'], message: 'expected an absolute path without ".."' });
@@ -208,6 +246,43 @@ export const serverConfigSchema = z
       })
       .strict()
       .default({ maxSandboxes: 1000, maxPerAddress: 20 }),
+    /** Before authentication (src/ssh/preauth-gate.ts, src/ssh/auth-penalties.ts); defaults in DEFAULT_PREAUTH. */
+    preauth: z
+      .object({
+        /** From TCP accept to successful authentication; beyond, the socket is cut (OpenSSH's LoginGraceTime). */
+        loginGraceSeconds: z.number().positive().max(600).default(DEFAULT_PREAUTH.loginGraceSeconds),
+        /**
+         * Unauthenticated connections at once, as OpenSSH's MaxStartups start:rate:full: from `start`
+         * on, a new one is dropped with probability `rate` %, growing linearly to 100 % at `full`.
+         */
+        maxStartups: z
+          .object({
+            start: z.number().int().min(1).max(100_000),
+            rate: z.number().int().min(0).max(100),
+            full: z.number().int().min(1).max(100_000),
+          })
+          .strict()
+          .refine((m) => m.start <= m.full, { message: 'start must not exceed full' })
+          .default(DEFAULT_PREAUTH.maxStartups),
+        /** Unauthenticated connections at once from one address (an IPv6 /64); beyond, dropped. */
+        maxStartupsPerAddress: z.number().int().min(1).max(100_000).default(DEFAULT_PREAUTH.maxStartupsPerAddress),
+        /** Per address after failed logins: the answer to each further guess waits, right or wrong. */
+        penalty: z
+          .object({
+            /** Failures on record before answers wait. */
+            freeFailures: z.number().int().min(0).max(1000).default(DEFAULT_PREAUTH.penalty.freeFailures),
+            /** The first wait; it doubles with each further failure... */
+            firstDelaySeconds: z.number().positive().max(60).default(DEFAULT_PREAUTH.penalty.firstDelaySeconds),
+            /** ...up to this. */
+            maxDelaySeconds: z.number().positive().max(600).default(DEFAULT_PREAUTH.penalty.maxDelaySeconds),
+            /** Failures on record halve in this time. */
+            halfLifeSeconds: z.number().positive().max(86_400).default(DEFAULT_PREAUTH.penalty.halfLifeSeconds),
+          })
+          .strict()
+          .default(DEFAULT_PREAUTH.penalty),
+      })
+      .strict()
+      .default(DEFAULT_PREAUTH),
     /** The reaper removes what no live session owns, at start and then this often. */
     reaper: z
       .object({ intervalSeconds: z.number().positive().max(3600).default(5) })
@@ -225,6 +300,7 @@ export const serverConfigSchema = z
   })
   .strict();
 
+export type CronJob = z.infer<typeof cronJobSchema>;
 export type RepositorySpec = z.infer<typeof repositorySchema>;
 export type FileSpec = z.infer<typeof fileSchema>;
 export type LevelDefinition = z.infer<typeof levelSchema>;

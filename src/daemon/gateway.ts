@@ -1,8 +1,9 @@
 // The composition root: it reads nothing itself, it is handed a validated config and builds every
 // layer in order (state dir, games, sandbox backend, sessions, SSH), reaps what an earlier run left,
 // then listens. stop() closes the listener and destroys every live sandbox.
+// Accepted sockets pass the pre-authentication gate before ssh2 sees them (src/ssh/preauth-gate.ts).
 import { mkdirSync, chmodSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type ssh2 from 'ssh2';
@@ -16,8 +17,11 @@ import { GameCatalog } from '../games/catalog.js';
 import { NamespaceBackend } from '../sandbox/namespace-backend.js';
 import { assertHostTools } from '../sandbox/host-tools.js';
 import type { ClientAddress } from '../session/connection-session.js';
+import { CronScheduler } from '../session/cron.js';
 import { SessionManager } from '../session/session-manager.js';
+import { AuthPenalties } from '../ssh/auth-penalties.js';
 import { loadOrCreateHostKeys } from '../ssh/host-keys.js';
+import { PreauthGate } from '../ssh/preauth-gate.js';
 import { createSshServer, injectConnection } from '../ssh/ssh-server.js';
 
 export interface GatewayOptions {
@@ -29,10 +33,13 @@ export interface GatewayOptions {
 
 export class Gateway {
   private server: ssh2.Server | undefined;
+  private listener: Server | undefined;
+  private gate: PreauthGate | undefined;
   private sessions: SessionManager | undefined;
   private reaper: NodeJS.Timeout | undefined;
   private backend: NamespaceBackend | undefined;
   private admin: AdminServer | undefined;
+  private cron: CronScheduler | undefined;
 
   constructor(private readonly options: GatewayOptions) {}
 
@@ -79,26 +86,37 @@ export class Gateway {
       get port() {
         return publicPort;
       },
-      accept: (socket: Duplex, origin: ClientAddress) => injectConnection(this.server!, socket, origin),
+      accept: (socket: Duplex, origin: ClientAddress) => injectConnection(this.server!, this.gate!, socket, origin),
     };
     this.sessions = new SessionManager(backend, config.sandbox, logger, config.admission, loopbackSsh);
+    const gate = (this.gate = new PreauthGate(config.preauth, logger));
     this.server = createSshServer({
       hostKeys: loadOrCreateHostKeys(config.stateDir),
       keepalive: config.keepalive,
       maxSessions: config.maxSessions,
       authenticator: new LevelAuthenticator(catalog),
       sessions: this.sessions,
+      gate,
+      penalties: new AuthPenalties(config.preauth.penalty, logger),
       logger,
     });
     const server = this.server;
+    // The games' cron jobs: one timer per job, a run in each live sandbox of its game at each tick.
+    const sessionManager = this.sessions;
+    this.cron = new CronScheduler({ games: catalog.games, level: (user) => catalog.level(user), targets: () => sessionManager.sessions(), logger });
+    this.cron.start();
+    const listener = (this.listener = createServer((socket) => gate.admit(socket, socket.remoteAddress, () => server.injectSocket(socket))));
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.listen.port, config.listen.host, () => {
-        server.off('error', reject);
+      listener.once('error', reject);
+      listener.listen(config.listen.port, config.listen.host, () => {
+        listener.off('error', reject);
         resolve();
       });
     });
-    const address = server.address() as AddressInfo;
+    // An accept that fails (EMFILE under a flood) must not end the gateway: Node reports it as an
+    // 'error' of the listener, which would otherwise be thrown.
+    listener.on('error', (err) => logger.error({ err, code: errorCode(err), event: 'listener.error' }, 'accepting a connection failed'));
+    const address = listener.address() as AddressInfo;
     publicPort = address.port;
     logger.info({ event: 'gateway.listening', address: address.address, port: address.port }, 'listening');
     return address;
@@ -106,8 +124,10 @@ export class Gateway {
 
   async stop(): Promise<void> {
     clearInterval(this.reaper);
+    this.cron?.stop();
     await this.admin?.stop();
-    this.server?.close();
+    this.listener?.close();
+    this.gate?.close();
     await this.sessions?.closeAll('gateway-stop');
     await this.backend?.close();
     this.options.logger.info({ event: 'gateway.stopped' }, 'stopped');

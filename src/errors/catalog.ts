@@ -37,7 +37,7 @@ export const ERRORS = {
   },
   WG_ERR_HOST_TOOL_MISSING: {
     player: 'The server is misconfigured.',
-    operator: "A host tool sandboxes need (nsenter, setpriv, setsid, bash, sftp-server, or wargate's own C helpers) is not installed.",
+    operator: "A host tool sandboxes need (setsid, bash, sftp-server, or wargate's own C helpers) is not installed.",
   },
   WG_ERR_CGROUP: {
     player: 'Your sandbox could not be started. Please try again.',
@@ -54,6 +54,26 @@ export const ERRORS = {
   WG_ERR_ADMIN: {
     player: 'The server is misconfigured.',
     operator: 'The admin socket could not be created, or a request to it was malformed or named no live session.',
+  },
+  WG_ERR_PREAUTH_DEADLINE: {
+    player: 'Login timed out.',
+    operator: 'A connection had not authenticated within preauth.loginGraceSeconds of its TCP accept and was cut (whether or not it had sent its version line).',
+  },
+  WG_ERR_PREAUTH_FULL: {
+    player: 'The server is busy. Please try again in a moment.',
+    operator: 'A new connection was dropped before SSH began: the unauthenticated connections reached preauth.maxStartups (full, or a random early drop past start).',
+  },
+  WG_ERR_PREAUTH_FROM_ADDRESS: {
+    player: 'Too many logins in progress from your address. Please try again in a moment.',
+    operator: 'A new connection was dropped before SSH began: its address (IPv6: its /64) already had preauth.maxStartupsPerAddress unauthenticated connections.',
+  },
+  WG_ERR_REQUEST_RATE: {
+    player: 'Your client sent requests too fast and was disconnected.',
+    operator: 'A connection sent authentication, global or channel requests (or channel opens) faster than the per-connection rate (src/ssh/request-limits.ts) and was disconnected.',
+  },
+  WG_ERR_PROTOCOL: {
+    player: 'Your client broke the SSH protocol and was disconnected.',
+    operator: 'A client violated the SSH protocol (for example channel data beyond the window the gateway advertised, ssh2 issue #1505) and was disconnected.',
   },
 } as const;
 

@@ -205,6 +205,11 @@ export class ConnectionSession {
     });
   }
 
+  /** The sandbox once it has started, while the session is open (cron runs the game's jobs in it). */
+  get liveSandbox(): Sandbox | undefined {
+    return this.open ? this.ready : undefined;
+  }
+
   /** The sandbox's host name (the game's). */
   get hostname(): string {
     return this.level.game.definition.hostname;

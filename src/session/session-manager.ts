@@ -87,6 +87,11 @@ export class SessionManager {
     return this.live.get(id)?.session;
   }
 
+  /** The live sessions themselves (the cron scheduler walks them at each tick). */
+  *sessions(): IterableIterator<ConnectionSession> {
+    for (const { session } of this.live.values()) yield session;
+  }
+
   list(): SessionInfo[] {
     return [...this.live.values()].map(({ session }) => session.info());
   }

@@ -3,7 +3,8 @@
 // session-channel.ts, refuses what wargate does not offer, and ends the session when the
 // connection ends for any reason: clean exit, reset, or a peer gone silent past the keepalive window.
 // A login beyond the admission limits is told why on its first session channel and disconnected;
-// no sandbox is made for it.
+// no sandbox is made for it. Every connection reaches it through the pre-authentication gate
+// (preauth-gate.ts); answers to guesses wait out their source's penalty (auth-penalties.ts).
 import { isIPv6, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -13,7 +14,11 @@ import { ERRORS, errorCode, WargateError, type ErrorCode } from '../errors/catal
 import type { Level } from '../games/catalog.js';
 import type { ClientAddress, ConnectionSession } from '../session/connection-session.js';
 import type { SessionManager } from '../session/session-manager.js';
+import { isSha1Signature, sshAlgorithms } from './algorithms.js';
+import type { AuthPenalties } from './auth-penalties.js';
 import { handleDirectTcpip, RemoteForwards } from './forwarding.js';
+import type { PreauthGate } from './preauth-gate.js';
+import { limitRequests, REQUEST_BURST, REQUESTS_PER_SECOND } from './request-limits.js';
 import { handleSessionChannel, refuseSessionChannel } from './session-channel.js';
 
 /** As OpenSSH's MaxAuthTries. */
@@ -27,18 +32,6 @@ const REFUSAL_WINDOW_MS = 10_000;
 /** After the reason was delivered, how long the client may take to close before the socket is cut. */
 const REFUSAL_LINGER_MS = 2_000;
 
-/**
- * ssh2's server offers diffie-hellman-group-exchange but cannot complete it, and starts plain zlib
- * before authentication: neither is offered. (Full algorithm policy: the hardening issue.)
- */
-const ALGORITHMS = {
-  kex: [
-    'curve25519-sha256', 'curve25519-sha256@libssh.org', 'ecdh-sha2-nistp256', 'ecdh-sha2-nistp384',
-    'ecdh-sha2-nistp521', 'diffie-hellman-group16-sha512', 'diffie-hellman-group18-sha512', 'diffie-hellman-group14-sha256',
-  ],
-  compress: ['none', 'zlib@openssh.com'],
-} as const;
-
 export interface SshServerOptions {
   hostKeys: Buffer[];
   keepalive: { intervalSeconds: number; countMax: number };
@@ -46,6 +39,9 @@ export interface SshServerOptions {
   maxSessions: number;
   authenticator: LevelAuthenticator;
   sessions: SessionManager;
+  /** Counts this connection as unauthenticated until told it authenticated. */
+  gate: PreauthGate;
+  penalties: AuthPenalties;
   logger: Logger;
 }
 
@@ -55,12 +51,12 @@ export function createSshServer(options: SshServerOptions): ssh2.Server {
     ident: 'wargate',
     keepaliveInterval: options.keepalive.intervalSeconds * 1000,
     keepaliveCountMax: options.keepalive.countMax,
-    algorithms: ALGORITHMS as unknown as ssh2.Algorithms,
+    algorithms: sshAlgorithms(),
   };
   return new ssh2.Server(config, (client: Connection, info: ssh2.ClientInfo) => onConnection(client, info, options));
 }
 
-function onConnection(client: Connection, info: ssh2.ClientInfo, { authenticator, sessions, logger, maxSessions }: SshServerOptions): void {
+function onConnection(client: Connection, info: ssh2.ClientInfo, { authenticator, sessions, logger, maxSessions, gate, penalties }: SshServerOptions): void {
   const socket = (client as unknown as { _sock: Socket })._sock;
   // ssh2 sends several small packets per exchange; with Nagle and delayed ACKs each login waited
   // about 45 ms for nothing (measured by bench/login-latency).
@@ -85,9 +81,17 @@ function onConnection(client: Connection, info: ssh2.ClientInfo, { authenticator
     client.end();
   };
 
+  limitRequests(client, (requests) => {
+    endReason = 'request-flood';
+    const limit = { perSecond: REQUESTS_PER_SECOND, burst: REQUEST_BURST };
+    log.warn({ event: 'connection.request_flood', code: 'WG_ERR_REQUEST_RATE', requests, ...limit }, 'requests too fast: disconnected');
+    hangUp(0);
+  });
+
   client.on('error', (err: Error & { level?: string }) => {
-    endReason = err.level === 'client-timeout' ? 'keepalive-timeout' : 'connection-error';
-    log.info({ event: 'connection.error', reason: endReason, code: errorCode(err), detail: err.message }, 'connection error');
+    endReason = err.level === 'client-timeout' ? 'keepalive-timeout' : err.level === 'protocol' ? 'protocol-error' : 'connection-error';
+    const code = err.level === 'protocol' ? 'WG_ERR_PROTOCOL' : errorCode(err);
+    log.info({ event: 'connection.error', reason: endReason, code, detail: err.message }, 'connection error');
     // ssh2 only half-closes on keepalive timeout; a silent peer would hold the socket open.
     socket.destroy();
   });
@@ -102,21 +106,28 @@ function onConnection(client: Connection, info: ssh2.ClientInfo, { authenticator
     };
     const check = (password: string) => joinable(authenticator.checkPassword(user, password));
     const verdict = (accepted: Level | undefined) => {
-      if (accepted) {
-        level = accepted;
-        return ctx.accept();
-      }
       // A key the client merely asks about is no guess: like "none", it is not counted (sshd counts
-      // it, which locks out players whose agent holds more keys than MaxAuthTries).
-      const query = ctx.method === 'publickey' && !ctx.signature;
-      if (ctx.method !== 'none' && !query) failures++;
-      if (failures >= MAX_AUTH_ATTEMPTS) {
-        log.info({ event: 'auth.too_many', user: ctx.username }, 'too many authentication failures');
-        return client.end();
-      }
-      ctx.reject(AUTH_METHODS);
+      // it, which locks out players whose agent holds more keys than MaxAuthTries), nor delayed.
+      const guess = ctx.method !== 'none' && !(ctx.method === 'publickey' && !ctx.signature);
+      if (!accepted && guess) failures++;
+      const answer = () => {
+        if (socket.destroyed) return;
+        if (accepted) {
+          level = accepted;
+          return ctx.accept();
+        }
+        if (failures >= MAX_AUTH_ATTEMPTS) {
+          log.info({ event: 'auth.too_many', user: ctx.username, failures }, 'too many authentication failures');
+          return client.end();
+        }
+        ctx.reject(AUTH_METHODS);
+      };
+      if (guess) penalties.answer(info.ip, !accepted, answer);
+      else answer();
     };
     if (ctx.method === 'password') return verdict(check(ctx.password));
+    // SHA-1 signatures (ssh-rsa, ssh-dss) are refused, as by OpenSSH since 8.8 (algorithms.ts).
+    if (ctx.method === 'publickey' && isSha1Signature(ctx.key, ctx.hashAlgo)) return verdict(undefined);
     if (ctx.method === 'publickey') {
       // Without a signature the client only asks whether this key would do (and says so).
       if (!ctx.signature) return authenticator.checkKey(user, ctx.key) ? ctx.accept() : verdict(undefined);
@@ -129,6 +140,7 @@ function onConnection(client: Connection, info: ssh2.ClientInfo, { authenticator
   });
 
   client.on('ready', () => {
+    gate.authenticated(socket);
     try {
       if (joining && !joining.open) throw new WargateError('WG_ERR_SANDBOX_GONE', 'the sandbox to join has ended');
       session = joining ?? sessions.open(level!, { address: info.ip, port: info.port });
@@ -200,11 +212,11 @@ function splitJoin(username: string): [string, string | undefined] {
  * sandbox), under the address of the player whose sandbox it came from: logs, admission and
  * `wargate sessions` then name that player.
  */
-export function injectConnection(server: ssh2.Server, socket: Duplex, origin: ClientAddress): void {
+export function injectConnection(server: ssh2.Server, gate: PreauthGate, socket: Duplex, origin: ClientAddress): void {
   Object.defineProperties(socket, {
     remoteAddress: { value: origin.address },
     remotePort: { value: origin.port },
     remoteFamily: { value: isIPv6(origin.address) ? 'IPv6' : 'IPv4' },
   });
-  server.injectSocket(socket as Socket);
+  gate.admit(socket, origin.address, () => server.injectSocket(socket as Socket));
 }
