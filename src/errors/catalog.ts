@@ -17,7 +17,7 @@ export const ERRORS = {
   },
   WG_ERR_SANDBOX_START: {
     player: 'Your sandbox could not be started. Please try again.',
-    operator: 'The namespace chain (unshare, mounts, pivot_root) failed before the sandbox was ready.',
+    operator: 'sandbox-init (namespaces, mounts, pivot_root, user namespace) failed before the sandbox was ready.',
   },
   WG_ERR_SANDBOX_GONE: {
     player: 'Your sandbox has ended.',
@@ -29,7 +29,7 @@ export const ERRORS = {
   },
   WG_ERR_PROCESS_START: {
     player: 'The command could not be started.',
-    operator: 'Entering the sandbox (nsenter, setpriv) for a channel failed.',
+    operator: 'Entering the sandbox (sandbox-exec or pty-relay) for a channel failed.',
   },
   WG_ERR_STATE_DIR: {
     player: 'The server is misconfigured.',

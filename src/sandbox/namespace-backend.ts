@@ -180,7 +180,7 @@ class NamespaceSandbox implements Sandbox {
   constructor(
     readonly id: string,
     private readonly child: ChildProcess,
-    /** Host pid of the sandbox's PID 1, the target of nsenter. */
+    /** Host pid of the sandbox's PID 1, whose namespaces sandbox-exec and pty-relay enter. */
     private readonly nsPid: number,
     private readonly cgroup: SandboxCgroup,
     private readonly relay: RelayServer,

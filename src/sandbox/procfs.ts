@@ -46,7 +46,7 @@ export function signalProcess(pid: number, signal: NodeJS.Signals | number): boo
 }
 
 /**
- * Hangs up the in-sandbox side of a host-side nsenter: SIGHUP to its children now and every 100 ms
+ * Hangs up the in-sandbox side of a host-side sandbox-exec: SIGHUP to its children now and every 100 ms
  * until `ended` settles. One signal is not enough: a child that is still starting (not yet forked,
  * or with SIGHUP still ignored on its way to the program) would miss it.
  */

@@ -124,6 +124,8 @@ export class ConnectionSession {
   private offerSsh(sandbox: Sandbox, ssh: LoopbackSsh): void {
     for (const address of ['127.0.0.1', '::1']) {
       sandbox.listen(address, ssh.port, (socket) => ssh.accept(socket, this.client)).catch((err: Error) => {
+        // A sandbox that ended while the port was being opened (a client gone at once) is no news.
+        if (!this.open) return;
         this.log.warn({ event: 'sandbox.ssh_port_failed', address, port: ssh.port, code: errorCode(err), message: err.message }, 'no SSH port inside the sandbox');
       });
     }
