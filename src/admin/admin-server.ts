@@ -6,10 +6,10 @@ import { lstatSync, mkdirSync, statSync, unlinkSync, chmodSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
-import { WargateError } from '../errors/catalog.js';
+import { errorCode, WargateError } from '../errors/catalog.js';
 import type { SessionInfo } from '../session/connection-session.js';
 import { socketPathProblem } from './socket-path.js';
-import { failure, MAX_CONNECTIONS, MAX_REQUEST_BYTES, parseRequest, REQUEST_TIMEOUT_MS, type AdminResponse } from './protocol.js';
+import { failure, MAX_CONNECTIONS, MAX_REQUEST_BYTES, parseRequest, REQUEST_TIMEOUT_MS, type AdminResponse, type ReloadedGame } from './protocol.js';
 
 /** What the admin API needs of the session layer (SessionManager is one). */
 export interface SessionDirectory {
@@ -20,6 +20,8 @@ export interface SessionDirectory {
 export interface AdminServerOptions {
   socketPath: string;
   sessions: SessionDirectory;
+  /** Reloads the game catalog (`wargate reload`); throws, with the catalog unchanged, on a failure. */
+  reload?: () => ReloadedGame[];
   logger: Logger;
 }
 
@@ -124,6 +126,15 @@ export class AdminServer {
       if (request.op === 'list') {
         logger.debug({ event: 'admin.list' }, 'admin list');
         return { ok: true, sessions: sessions.list() };
+      }
+      if (request.op === 'reload') {
+        if (!this.options.reload) return failure('this gateway cannot reload its games yet (still starting)');
+        try {
+          return { ok: true, reloaded: this.options.reload() };
+        } catch (err) {
+          // The gateway has logged it; the operator gets the reason (a bad game.yaml: file, line, field).
+          return failure(`reload failed, still serving the games loaded before: ${errorCode(err)}: ${(err as Error).message}`);
+        }
       }
       const session = sessions.get(request.id);
       if (!session) {

@@ -24,6 +24,15 @@ export async function killCommand(socketPath: string, id: string): Promise<numbe
   return 0;
 }
 
+/** `wargate reload`: the gateway loads its games again; new logins get what changed. */
+export async function reloadCommand(socketPath: string): Promise<number> {
+  const response = await ask(socketPath, { op: 'reload' });
+  if (!response) return 1;
+  if (!('reloaded' in response)) return unexpected(socketPath);
+  for (const game of response.reloaded) process.stdout.write(`reloaded ${game.name}: ${game.levels} levels, layer ${game.layer}\n`);
+  return 0;
+}
+
 /** The gateway's successful answer, or undefined once the failure has been printed. */
 async function ask(socketPath: string, request: AdminRequest): Promise<Exclude<AdminResponse, { ok: false }> | undefined> {
   let response: AdminResponse;

@@ -14,13 +14,22 @@ export const MAX_CONNECTIONS = 16;
 export const adminRequestSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('list') }).strict(),
   z.object({ op: z.literal('kill'), id: z.string().min(1).max(128) }).strict(),
+  z.object({ op: z.literal('reload') }).strict(),
 ]);
+
+/** One game as a reload left it: new logins get this layer. */
+export interface ReloadedGame {
+  name: string;
+  levels: number;
+  layer: string;
+}
 
 export type AdminRequest = z.infer<typeof adminRequestSchema>;
 
 export type AdminResponse =
   | { ok: true; sessions: SessionInfo[] }
   | { ok: true; ended: SessionInfo }
+  | { ok: true; reloaded: ReloadedGame[] }
   | { ok: false; code: 'WG_ERR_ADMIN'; error: string };
 
 /** Parses one request line; a string error says what is wrong with it, for the reply and the log. */
@@ -33,7 +42,7 @@ export function parseRequest(line: string): AdminRequest | { malformed: string }
   }
   const parsed = adminRequestSchema.safeParse(doc);
   if (!parsed.success) {
-    return { malformed: 'malformed request: expected {"op":"list"} or {"op":"kill","id":"<session id>"}' };
+    return { malformed: 'malformed request: expected {"op":"list"}, {"op":"kill","id":"<session id>"} or {"op":"reload"}' };
   }
   return parsed.data;
 }

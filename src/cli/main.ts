@@ -2,13 +2,15 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { killCommand, sessionsCommand } from '../admin/commands.js';
+import { killCommand, reloadCommand, sessionsCommand } from '../admin/commands.js';
 import { locateAdminSocket } from '../admin/socket-path.js';
 import { loadYamlFile } from '../config/load-yaml.js';
 import { serverConfigSchema, type ServerConfig } from '../config/schema.js';
 import { Gateway } from '../daemon/gateway.js';
 import { WargateError } from '../errors/catalog.js';
+import { errorCode } from '../errors/catalog.js';
 import { createLogger } from '../log/logger.js';
+import { buildCommand, checkCommand, gamesCommand, type GameSources } from './game-commands.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const DEMO_GAME = resolve(REPO_ROOT, 'games/demo');
@@ -32,6 +34,14 @@ async function serve(config: ServerConfig, gameDirs: string[]): Promise<void> {
     void gateway.stop().finally(() => process.exit(0));
   };
   process.on('SIGTERM', stop).on('SIGINT', stop);
+  // SIGHUP: load the games again (as `wargate reload`); the gateway logs the outcome.
+  process.on('SIGHUP', () => {
+    try {
+      gateway.reload();
+    } catch (err) {
+      logger.debug({ code: errorCode(err), event: 'sighup.reload_failed' }, 'SIGHUP reload failed');
+    }
+  });
   await gateway.start();
 }
 
@@ -89,6 +99,69 @@ withSocketOptions(program.command('kill'))
   .argument('<id>', 'session id, as `wargate sessions` shows it')
   .action(async (id: string, opts: SocketOptions) => {
     process.exitCode = await killCommand(locateAdminSocket(opts), id);
+  });
+
+/** How the game commands find the games and the state dir: a config file, or folders and a state dir. */
+function withGameOptions(command: Command): Command {
+  return command
+    .addOption(new Option('-c, --config <file>', "an operator's config file (its stateDir and games)").conflicts(['games']))
+    .addOption(new Option('--state-dir <dir>', 'the state dir (passwords, keys, layers)').conflicts('config'))
+    .addOption(new Option('--games <dir...>', 'game folders (default: the bundled demo game)'));
+}
+
+type GameOptions = { config?: string; stateDir?: string; games?: string[] };
+
+function gameSources(opts: GameOptions): GameSources & { port?: number } {
+  if (opts.config) {
+    const file = resolve(opts.config);
+    const config = loadYamlFile(file, serverConfigSchema);
+    return { stateDir: config.stateDir, gameDirs: config.games.map((g) => resolve(dirname(file), g)), port: config.listen.port || undefined };
+  }
+  return { stateDir: resolve(opts.stateDir ?? '/var/lib/wargate'), gameDirs: (opts.games ?? [DEMO_GAME]).map((g) => resolve(g)) };
+}
+
+withGameOptions(program.command('games'))
+  .description('list the games, their levels and whether their layers are built (builds nothing)')
+  .option('--json', 'print JSON for machines instead of text')
+  .action((opts: GameOptions & { json?: boolean }) => {
+    process.exitCode = gamesCommand(gameSources(opts), { json: opts.json });
+  });
+
+withGameOptions(program.command('build'))
+  .description("build games' layers (all of them if none is named); unchanged inputs are not rebuilt")
+  .argument('[game...]', 'game names (or folder names)')
+  .action((names: string[], opts: GameOptions) => {
+    process.exitCode = buildCommand(gameSources(opts), names);
+  });
+
+withGameOptions(program.command('check'))
+  .description("play each level with its solver against a running gateway; TAP (or JSON) out, exit 1 on any failure")
+  .argument('[game]', 'game name (default: every game)')
+  .option('--level <n>', 'only this level (index or user name)')
+  .option('--host <address>', "the gateway's address", '127.0.0.1')
+  .option('-p, --port <port>', "the gateway's port (default: the config's, or 2220)", port)
+  .option('--timeout <seconds>', 'deadline of each solver', (v) => {
+    const n = Number(v);
+    if (!(n > 0)) throw new InvalidArgumentError('expected a positive number of seconds');
+    return n;
+  }, 60)
+  .addOption(new Option('--json', 'print one JSON document').conflicts('tap'))
+  .option('--tap', 'print TAP version 13 (the default)')
+  .action(async (game: string | undefined, opts: GameOptions & { level?: string; host: string; port?: number; timeout: number; json?: boolean }) => {
+    const sources = gameSources(opts);
+    process.exitCode = await checkCommand(sources, game ? [game] : [], {
+      host: opts.host,
+      port: opts.port ?? sources.port ?? 2220,
+      level: opts.level,
+      json: opts.json,
+      timeoutSeconds: opts.timeout,
+    });
+  });
+
+withSocketOptions(program.command('reload'))
+  .description('make the running gateway load its games again: new logins get rebuilt layers, live sessions keep theirs')
+  .action(async (opts: SocketOptions) => {
+    process.exitCode = await reloadCommand(locateAdminSocket(opts));
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -122,6 +122,46 @@ export const repositorySchema = z
   })
   .strict();
 
+/** Ports one service entry may span ("31000-31010"): each is a listener in every sandbox of the game. */
+export const MAX_SERVICE_PORTS = 64;
+
+/** The ports of a service's `port` ("A-B" or a number), validated by the schema. */
+export function servicePorts(port: number | string): number[] {
+  if (typeof port === 'number') return [port];
+  const [first, last] = port.split('-').map(Number);
+  return Array.from({ length: last - first + 1 }, (_, i) => first + i);
+}
+
+/**
+ * A localhost service (src/services/): from inside every sandbox of the game, 127.0.0.1:PORT reaches
+ * it. per-connection: each connection runs `command` in that player's own sandbox as `level`, with
+ * the connection as its stdin and stdout (inetd-style). daemon: one `command` per game, started with
+ * the gateway in a sandbox of its own and restarted with backoff; it binds 127.0.0.1:PORT itself and
+ * the gateway relays each player's connection to it. tls: the gateway terminates TLS (a self-signed
+ * certificate per game, kept in the state dir): the command sees plaintext.
+ */
+export const serviceSchema = z
+  .object({
+    port: z.union([
+      z.number().int().min(1, 'a port from 1 to 65535').max(65535, 'a port from 1 to 65535'),
+      z
+        .string()
+        .regex(/^[0-9]{1,5}-[0-9]{1,5}$/, 'a port (30000) or a range of ports ("31000-31010")')
+        .refine((r) => {
+          if (!/^[0-9]+-[0-9]+$/.test(r)) return true; // said above
+          const [first, last] = r.split('-').map(Number);
+          return first >= 1 && last <= 65535 && first <= last && last - first < MAX_SERVICE_PORTS;
+        }, `a range "A-B" with 1 <= A <= B <= 65535 and at most ${MAX_SERVICE_PORTS} ports`),
+    ]),
+    /** The level user the command runs as. */
+    level: unixName,
+    /** Run with /bin/sh -c, without a terminal; SERVICE_PORT holds the port connected to. */
+    command: z.string().min(1).max(4096),
+    mode: z.enum(['per-connection', 'daemon']),
+    tls: z.boolean().optional(),
+  })
+  .strict();
+
 /** One authorized_keys line: "ssh-ed25519 AAAA... comment". */
 const publicKeyLine = z.string().refine((line) => !(ssh2.utils.parseKey(line) instanceof Error), 'an SSH public key ("ssh-ed25519 AAAA...")');
 
@@ -143,6 +183,8 @@ export const levelSchema = z
     sshKey: z.boolean().default(false),
     /** Public keys (authorized_keys lines) that may log in as this level. */
     authorizedKeys: z.array(publicKeyLine).default([]),
+    /** `wargate check`: a Python script of the game folder that plays this level and prints the next level's password last. */
+    solver: relativePath.optional(),
   })
   .strict();
 
@@ -161,6 +203,8 @@ export const gameSchema = z
     repositories: z.array(repositorySchema).default([]),
     /** Periodic jobs run inside every live sandbox of the game. */
     cron: z.array(cronJobSchema).default([]),
+    /** Services on localhost inside every sandbox of the game (see serviceSchema). */
+    services: z.array(serviceSchema).default([]),
     /** Overrides of the server's sandbox limits for this game. */
     limits: gameLimitsSchema.default({}),
   })
@@ -194,6 +238,20 @@ export const gameSchema = z
     game.cron.forEach((job, j) => {
       if (!seenUsers.has(job.level)) {
         ctx.addIssue({ code: 'custom', path: ['cron', j, 'level'], message: `"${job.level}" is not a level user of this game` });
+      }
+    });
+    const portOwner = new Map<number, number>();
+    game.services.forEach((service, j) => {
+      if (!seenUsers.has(service.level)) {
+        ctx.addIssue({ code: 'custom', path: ['services', j, 'level'], message: `"${service.level}" is not a level user of this game` });
+      }
+      for (const port of servicePorts(service.port)) {
+        const other = portOwner.get(port);
+        if (other !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['services', j, 'port'], message: `port ${port} is already served by services.${other}` });
+          break;
+        }
+        portOwner.set(port, j);
       }
     });
     game.files.forEach((f, j) => {
@@ -301,6 +359,7 @@ export const serverConfigSchema = z
   .strict();
 
 export type CronJob = z.infer<typeof cronJobSchema>;
+export type ServiceSpec = z.infer<typeof serviceSchema>;
 export type RepositorySpec = z.infer<typeof repositorySchema>;
 export type FileSpec = z.infer<typeof fileSchema>;
 export type LevelDefinition = z.infer<typeof levelSchema>;

@@ -12,13 +12,15 @@ import { adminSocketPath } from '../admin/socket-path.js';
 import { LevelAuthenticator } from '../auth/level-auth.js';
 import { detectCgroupDriver } from '../cgroup/detect.js';
 import type { ServerConfig } from '../config/schema.js';
-import { errorCode } from '../errors/catalog.js';
-import { GameCatalog } from '../games/catalog.js';
+import type { ReloadedGame } from '../admin/protocol.js';
+import { errorCode, WargateError } from '../errors/catalog.js';
+import { GameCatalog, type Game } from '../games/catalog.js';
 import { NamespaceBackend } from '../sandbox/namespace-backend.js';
 import { assertHostTools } from '../sandbox/host-tools.js';
 import type { ClientAddress } from '../session/connection-session.js';
 import { CronScheduler } from '../session/cron.js';
 import { SessionManager } from '../session/session-manager.js';
+import { LocalhostServices } from '../services/localhost-services.js';
 import { AuthPenalties } from '../ssh/auth-penalties.js';
 import { loadOrCreateHostKeys } from '../ssh/host-keys.js';
 import { PreauthGate } from '../ssh/preauth-gate.js';
@@ -40,6 +42,8 @@ export class Gateway {
   private backend: NamespaceBackend | undefined;
   private admin: AdminServer | undefined;
   private cron: CronScheduler | undefined;
+  private services: LocalhostServices | undefined;
+  private catalog: GameCatalog | undefined;
 
   constructor(private readonly options: GatewayOptions) {}
 
@@ -61,13 +65,11 @@ export class Gateway {
     // First, as it also refuses to start a second gateway on this state dir, whose reaper would kill
     // this one's sandboxes (a live gateway answers on the socket; a stale socket file is replaced).
     const sessions = { list: () => this.sessions?.list() ?? [], get: (id: string) => this.sessions?.get(id) };
-    this.admin = new AdminServer({ socketPath: adminSocketPath(config), sessions, logger });
+    this.admin = new AdminServer({ socketPath: adminSocketPath(config), sessions, logger, reload: () => this.reload() });
     await this.admin.start();
 
     const catalog = new GameCatalog(gameDirs, config.stateDir);
-    for (const game of catalog.games) {
-      logger.info({ event: 'game.ready', game: game.definition.name, levels: game.definition.levels.length, layer: game.layers[0] }, 'game ready');
-    }
+    this.logGames(catalog.games, 'game.ready');
     const cgroups = detectCgroupDriver(config.stateDir);
     logger.info({ event: 'cgroup.driver', version: cgroups.version }, `cgroup ${cgroups.version}`);
     const backend = (this.backend = new NamespaceBackend({ stateDir: config.stateDir, logger, cgroups }));
@@ -88,7 +90,11 @@ export class Gateway {
       },
       accept: (socket: Duplex, origin: ClientAddress) => injectConnection(this.server!, this.gate!, socket, origin),
     };
-    this.sessions = new SessionManager(backend, config.sandbox, logger, config.admission, loopbackSsh);
+    // The games' localhost services: daemons start now, in sandboxes of their own; ports open in each player sandbox.
+    const services = (this.services = new LocalhostServices({ games: catalog.games, level: (user) => catalog.level(user), backend, limits: config.sandbox, stateDir: config.stateDir, logger }));
+    if (config.listen.port !== 0) services.checkPorts(config.listen.port);
+    await services.start();
+    this.sessions = new SessionManager(backend, config.sandbox, logger, config.admission, loopbackSsh, services);
     const gate = (this.gate = new PreauthGate(config.preauth, logger));
     this.server = createSshServer({
       hostKeys: loadOrCreateHostKeys(config.stateDir),
@@ -105,6 +111,7 @@ export class Gateway {
     const sessionManager = this.sessions;
     this.cron = new CronScheduler({ games: catalog.games, level: (user) => catalog.level(user), targets: () => sessionManager.sessions(), logger });
     this.cron.start();
+    this.catalog = catalog;
     const listener = (this.listener = createServer((socket) => gate.admit(socket, socket.remoteAddress, () => server.injectSocket(socket))));
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);
@@ -118,8 +125,37 @@ export class Gateway {
     listener.on('error', (err) => logger.error({ err, code: errorCode(err), event: 'listener.error' }, 'accepting a connection failed'));
     const address = listener.address() as AddressInfo;
     publicPort = address.port;
+    services.checkPorts(publicPort);
     logger.info({ event: 'gateway.listening', address: address.address, port: address.port }, 'listening');
     return address;
+  }
+
+  /**
+   * Loads the games again (`wargate reload`, SIGHUP): new logins get the new levels and layers (the
+   * authenticator asks the catalog at each login), live sessions keep the Level they hold, and the
+   * cron jobs follow the new definitions. A failure (a bad game.yaml) is logged and thrown, and the
+   * games loaded before are still served. A layer `wargate build` has not built yet is built here,
+   * synchronously: build first.
+   */
+  reload(): ReloadedGame[] {
+    const { logger } = this.options;
+    const catalog = this.catalog;
+    if (!catalog) throw new WargateError('WG_ERR_ADMIN', 'the gateway is still starting');
+    try {
+      catalog.reload();
+    } catch (err) {
+      logger.error({ err, code: errorCode(err), event: 'games.reload_failed' }, 'reloading the games failed; still serving the games loaded before');
+      throw err;
+    }
+    this.cron?.reschedule(catalog.games);
+    this.logGames(catalog.games, 'game.reloaded');
+    return catalog.games.map((g) => ({ name: g.definition.name, levels: g.definition.levels.length, layer: g.layers[0] }));
+  }
+
+  private logGames(games: readonly Game[], event: string): void {
+    for (const game of games) {
+      this.options.logger.info({ event, game: game.definition.name, levels: game.definition.levels.length, layer: game.layers[0] }, event === 'game.ready' ? 'game ready' : 'game reloaded');
+    }
   }
 
   async stop(): Promise<void> {
@@ -129,6 +165,7 @@ export class Gateway {
     this.listener?.close();
     this.gate?.close();
     await this.sessions?.closeAll('gateway-stop');
+    await this.services?.stop();
     await this.backend?.close();
     this.options.logger.info({ event: 'gateway.stopped' }, 'stopped');
   }

@@ -1,6 +1,7 @@
 // The games a gateway serves: each loaded from its folder, validated, its layers built, and its
 // levels indexed by user name. Level user names must be unique across the games of one gateway,
 // since the SSH user name alone picks the game and the level.
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ParsedKey } from 'ssh2';
 import { loadYamlFile, ConfigError } from '../config/load-yaml.js';
@@ -8,9 +9,9 @@ import { gameSchema, type GameDefinition, type LevelDefinition } from '../config
 import type { SandboxUser } from '../sandbox/types.js';
 import { ensureBaseSkeleton } from './base-skeleton.js';
 import { removeUnfinishedBuilds } from './build-once.js';
-import { buildGameLayer } from './layer-builder.js';
+import { buildGameLayer, gameLayerName } from './layer-builder.js';
 import { ensurePasswords } from './passwords.js';
-import { acceptedKeys, ensureLevelKeys } from './ssh-keys.js';
+import { acceptedKeys, ensureLevelKeys, type KeyPair } from './ssh-keys.js';
 
 export const GAME_FILE = 'game.yaml';
 
@@ -30,29 +31,59 @@ export interface Level {
   user: SandboxUser;
 }
 
+export interface CatalogOptions {
+  /** Told of each long build step (a compile, a repository) as it starts. */
+  progress?: (line: string) => void;
+}
+
 export class GameCatalog {
-  private readonly levels = new Map<string, Level>();
-  readonly games: Game[] = [];
+  private levels = new Map<string, Level>();
+  private current: Game[] = [];
 
   /** Loads and builds every game folder; throws ConfigError or WG_ERR_LAYER_BUILD, serving nothing. */
-  constructor(gameDirs: string[], stateDir: string) {
-    const layersDir = join(stateDir, 'layers');
-    removeUnfinishedBuilds(layersDir);
+  constructor(
+    private readonly gameDirs: string[],
+    private readonly stateDir: string,
+    private readonly options: CatalogOptions = {},
+  ) {
+    removeUnfinishedBuilds(join(stateDir, 'layers'));
+    this.load();
+  }
+
+  /** The games, as of the last successful load. */
+  get games(): Game[] {
+    return this.current;
+  }
+
+  /**
+   * Loads every game folder again (building what changed) and, only if all of them load, serves
+   * the result: new logins get the new levels and layers, while a session keeps the Level it holds.
+   * On a failure it throws and the catalog is unchanged. It leaves unfinished builds alone: a
+   * `wargate build` may be running beside the gateway.
+   */
+  reload(): Game[] {
+    this.load();
+    return this.current;
+  }
+
+  private load(): void {
+    const layersDir = join(this.stateDir, 'layers');
     const base = ensureBaseSkeleton(layersDir);
-    for (const dir of gameDirs) {
+    const games: Game[] = [];
+    const levels = new Map<string, Level>();
+    for (const dir of this.gameDirs) {
       const file = join(dir, GAME_FILE);
       const definition = loadYamlFile(file, gameSchema);
-      const secrets = join(stateDir, 'games', definition.name);
-      const passwords = ensurePasswords(definition, join(secrets, 'passwords.json'));
-      const keys = ensureLevelKeys(definition, join(secrets, 'keys.json'));
+      const { passwords, keys } = ensureSecrets(definition, this.stateDir);
       const privateKeys = new Map([...keys].map(([user, pair]) => [user, pair.private]));
-      const game: Game = { definition, layers: [buildGameLayer(layersDir, { game: definition, dir, passwords, privateKeys }), base] };
-      this.games.push(game);
+      const layer = buildGameLayer(layersDir, { game: definition, dir, passwords, privateKeys, progress: this.options.progress });
+      const game: Game = { definition, layers: [layer, base] };
+      games.push(game);
       definition.levels.forEach((level, index) => {
-        if (this.levels.has(level.user)) {
-          throw new ConfigError([{ file, line: 1, column: 1, field: `levels.${index}.user`, message: `user "${level.user}" is already a level of game ${this.levels.get(level.user)!.game.definition.name}` }]);
+        if (levels.has(level.user)) {
+          throw new ConfigError([{ file, line: 1, column: 1, field: `levels.${index}.user`, message: `user "${level.user}" is already a level of game ${levels.get(level.user)!.game.definition.name}` }]);
         }
-        this.levels.set(level.user, {
+        levels.set(level.user, {
           game,
           definition: level,
           index,
@@ -62,9 +93,58 @@ export class GameCatalog {
         });
       });
     }
+    this.current = games;
+    this.levels = levels;
   }
 
   level(user: string): Level | undefined {
     return this.levels.get(user);
   }
+}
+
+/** Where a game's generated secrets are kept in the state dir. */
+export function secretsDir(stateDir: string, game: string): string {
+  return join(stateDir, 'games', game);
+}
+
+function ensureSecrets(definition: GameDefinition, stateDir: string) {
+  const secrets = secretsDir(stateDir, definition.name);
+  return { passwords: ensurePasswords(definition, join(secrets, 'passwords.json')), keys: ensureLevelKeys(definition, join(secrets, 'keys.json')) };
+}
+
+export interface GameStatus {
+  dir: string;
+  definition: GameDefinition;
+  /** The layer's directory; undefined until the first build has generated the game's secrets. */
+  layer: string | undefined;
+  built: boolean;
+}
+
+/**
+ * What `wargate games` shows of one game folder, read without building or generating anything:
+ * the layer its inputs name today and whether it exists. Throws ConfigError for a bad game.yaml.
+ */
+export function inspectGame(dir: string, stateDir: string): GameStatus {
+  const definition = loadYamlFile(join(dir, GAME_FILE), gameSchema);
+  const secrets = secretsDir(stateDir, definition.name);
+  const saved = (name: string): Record<string, unknown> => {
+    const file = join(secrets, name);
+    return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
+  };
+  const savedPasswords = saved('passwords.json') as Record<string, string>;
+  const savedKeys = saved('keys.json') as Record<string, KeyPair>;
+  const passwords = new Map<string, string>();
+  const privateKeys = new Map<string, string>();
+  for (const level of definition.levels) {
+    const password = level.password ?? savedPasswords[level.user];
+    if (password === undefined) return { dir, definition, layer: undefined, built: false };
+    passwords.set(level.user, password);
+    if (level.sshKey) {
+      const key = savedKeys[level.user];
+      if (key === undefined) return { dir, definition, layer: undefined, built: false };
+      privateKeys.set(level.user, key.private);
+    }
+  }
+  const layer = join(stateDir, 'layers', gameLayerName({ game: definition, dir, passwords, privateKeys }));
+  return { dir, definition, layer, built: existsSync(layer) };
 }

@@ -24,6 +24,8 @@ export interface LayerInputs {
   passwords: Map<string, string>;
   /** Private keys of the levels with `sshKey` (OpenSSH format). */
   privateKeys: Map<string, string>;
+  /** Told of each long step (a compile, a repository) as it starts: `wargate build` prints them. */
+  progress?: (line: string) => void;
 }
 
 export function passwordDir(game: GameDefinition): string {
@@ -31,7 +33,12 @@ export function passwordDir(game: GameDefinition): string {
 }
 
 export function buildGameLayer(layersDir: string, inputs: LayerInputs): string {
-  return buildOnce(layersDir, `game-${inputs.game.name}-${layerHash(inputs)}`, (root) => writeLayer(root, inputs));
+  return buildOnce(layersDir, gameLayerName(inputs), (root) => writeLayer(root, inputs));
+}
+
+/** The layer's directory name under the layers dir: what it is (or will be) called once built. */
+export function gameLayerName(inputs: LayerInputs): string {
+  return `game-${inputs.game.name}-${layerHash(inputs)}`;
 }
 
 function layerHash({ game, dir, passwords, privateKeys }: LayerInputs): string {
@@ -59,7 +66,7 @@ function readSource(dir: string, rel: string): Buffer {
   }
 }
 
-function writeLayer(root: string, { game, dir, passwords, privateKeys }: LayerInputs): void {
+function writeLayer(root: string, { game, dir, passwords, privateKeys, progress = () => {} }: LayerInputs): void {
   const uidOf = new Map<string, number>([['root', 0], ...game.levels.map((l): [string, number] => [l.user, l.uid])]);
   const etc = (name: string, text: string, mode = 0o644) => writeFileSync(join(root, 'etc', name), text, { mode });
   mkdirSync(join(root, 'etc'), { mode: 0o755 });
@@ -95,7 +102,10 @@ function writeLayer(root: string, { game, dir, passwords, privateKeys }: LayerIn
   const place = (path: string, f: FileSpec, owner: string, group: string, mode: number) => {
     mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
     if (f.directory) mkdirSync(path, { recursive: true });
-    else if (f.compile !== undefined) compile(join(dir, f.compile), path);
+    else if (f.compile !== undefined) {
+      progress(`compiling ${f.compile} -> ${path.slice(root.length)}`);
+      compile(join(dir, f.compile), path);
+    }
     else if (f.source !== undefined) cpSync(join(dir, f.source), path);
     else writeFileSync(path, fill(f.content ?? ''));
     // chown before chmod: chown clears setuid bits.
@@ -126,7 +136,10 @@ function writeLayer(root: string, { game, dir, passwords, privateKeys }: LayerIn
     chmodSync(home, 0o750);
   }
   for (const f of game.files) place(join(root, f.path), f, 'root', 'root', f.compile ? 0o755 : 0o644);
-  for (const repo of game.repositories) writeRepository(join(root, repo.path), repo, dir, uidOf.get(repo.owner)!, fill);
+  for (const repo of game.repositories) {
+    progress(`repository ${repo.path}`);
+    writeRepository(join(root, repo.path), repo, dir, uidOf.get(repo.owner)!, fill);
+  }
   // What root owns here is the sandbox's root's (its user namespace does not map the host's).
   ownBySandboxRoot(root);
 }

@@ -44,6 +44,11 @@ export interface LoopbackSsh {
   accept(socket: Duplex, origin: ClientAddress): void;
 }
 
+/** The game's localhost services (src/services/), opened on the loopback of each sandbox as it starts. */
+export interface SandboxServices {
+  offer(sandbox: Sandbox, level: Level, log: Logger): void;
+}
+
 /** What `wargate sessions` shows of one session. */
 export interface SessionInfo {
   id: string;
@@ -85,6 +90,7 @@ export class ConnectionSession {
     defaults: SandboxLimits,
     logger: Logger,
     loopbackSsh?: LoopbackSsh,
+    services?: SandboxServices,
   ) {
     this.log = logger.child({ session: this.id, user: level.user.name, client: client.address });
     const game = level.game.definition;
@@ -115,6 +121,7 @@ export class ConnectionSession {
         this.ready = sandbox;
         void sandbox.ended.then(() => this.end('sandbox-ended'));
         if (loopbackSsh) this.offerSsh(sandbox, loopbackSsh);
+        services?.offer(sandbox, level, this.log);
       },
       (err) => this.log.error({ err, code: errorCode(err), event: 'sandbox.failed' }, 'sandbox failed to start'),
     );

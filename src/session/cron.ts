@@ -45,23 +45,41 @@ interface ScheduledJob {
 }
 
 export class CronScheduler {
-  private readonly jobs: ScheduledJob[] = [];
+  private jobs: ScheduledJob[] = [];
   private stopped = false;
+  private started = false;
 
   constructor(private readonly deps: CronDeps) {
-    for (const game of deps.games) {
+    this.jobs = this.schedule(deps.games);
+  }
+
+  private schedule(games: readonly Game[]): ScheduledJob[] {
+    const jobs: ScheduledJob[] = [];
+    for (const game of games) {
       game.definition.cron.forEach((job, index) => {
         // The schema has checked that the level exists in this game.
-        const level = deps.level(job.level)!;
-        this.jobs.push({ game, index, job, user: { ...level.user, shell: '/bin/sh' }, busy: new Set() });
+        const level = this.deps.level(job.level)!;
+        jobs.push({ game, index, job, user: { ...level.user, shell: '/bin/sh' }, busy: new Set() });
       });
     }
+    return jobs;
   }
 
   start(): void {
+    this.started = true;
     for (const scheduled of this.jobs) {
       scheduled.timer = setInterval(() => void this.tick(scheduled), scheduled.job.every * 1000).unref();
     }
+  }
+
+  /**
+   * The catalog was reloaded: the jobs of `games` (as `level` now finds their users) replace the old
+   * ones. Sessions opened before keep getting their game's jobs: a target is matched by game name.
+   */
+  reschedule(games: readonly Game[]): void {
+    for (const scheduled of this.jobs) clearInterval(scheduled.timer);
+    this.jobs = this.schedule(games);
+    if (this.started && !this.stopped) this.start();
   }
 
   /** No tick starts after this; runs in flight end with their sandboxes (the gateway closes them next). */
@@ -79,7 +97,8 @@ export class CronScheduler {
     let skipped = 0;
     for (const target of this.deps.targets()) {
       const sandbox = target.liveSandbox;
-      if (target.level.game !== game || sandbox === undefined) continue;
+      // By name: a session that started before a reload holds the game's earlier Game object.
+      if (target.level.game.definition.name !== game.definition.name || sandbox === undefined) continue;
       if (busy.has(sandbox.id)) skipped++;
       else runs.push(this.run(scheduled, sandbox));
     }

@@ -7,7 +7,7 @@ import type { Level } from '../games/catalog.js';
 import type { SandboxBackend } from '../sandbox/types.js';
 import type { SandboxLimits } from '../config/schema.js';
 import { Admission, UNLIMITED, type AdmissionLimits, type Release } from './admission.js';
-import { ConnectionSession, type ClientAddress, type LoopbackSsh, type SessionInfo } from './connection-session.js';
+import { ConnectionSession, type ClientAddress, type LoopbackSsh, type SandboxServices, type SessionInfo } from './connection-session.js';
 
 export class SessionManager {
   private readonly live = new Map<string, { session: ConnectionSession; release: Release }>();
@@ -21,6 +21,8 @@ export class SessionManager {
     admission: AdmissionLimits = UNLIMITED,
     /** The gateway's SSH port inside each sandbox; none given, none offered. */
     private readonly loopbackSsh?: LoopbackSsh,
+    /** The games' localhost services, opened in each sandbox; none given, none offered. */
+    private readonly services?: SandboxServices,
   ) {
     this.admission = new Admission(admission);
   }
@@ -34,7 +36,7 @@ export class SessionManager {
     const release = this.admission.admit(client.address);
     let session: ConnectionSession;
     try {
-      session = new ConnectionSession(level, client, this.backend, this.limits, this.logger, this.loopbackSsh);
+      session = new ConnectionSession(level, client, this.backend, this.limits, this.logger, this.loopbackSsh, this.services);
     } catch (err) {
       release();
       throw err;
