@@ -132,6 +132,12 @@ test('game schema: services name a level of the game, ports 1-65535, ranges of a
   assert.deepEqual(problems(game('  - { port: 1, level: level0, command: cat, mode: inetd }\n')).map((p) => p.field), ['services.0.mode']);
   assert.deepEqual(problems(game('  - { port: 1, level: level0, mode: daemon }\n')).map((p) => p.field), ['services.0.command']);
   assert.deepEqual(problems(game('  - { port: 1, level: level0, command: x, mode: daemon, tls: yes, extra: 1 }\n')).map((p) => p.field).sort(), ['services.0.extra', 'services.0.tls']);
+  // `levels`: the levels whose sandboxes offer it, each a level of the game, at least one.
+  assert.deepEqual(parseYaml(game('  - { port: 1, level: level0, command: x, mode: per-connection, levels: [level0] }\n'), 'game.yaml', gameSchema).services[0].levels, ['level0']);
+  assert.deepEqual(problems(game('  - { port: 1, level: level0, command: x, mode: per-connection, levels: [level0, level9] }\n')).map((p) => [p.field, p.message]), [
+    ['services.0.levels.1', '"level9" is not a level user of this game'],
+  ]);
+  assert.deepEqual(problems(game('  - { port: 1, level: level0, command: x, mode: per-connection, levels: [] }\n')).map((p) => p.field), ['services.0.levels']);
 });
 
 test('restart backoff: 1 s doubling to 60 s, back to 1 s after a run that stayed up a minute', () => {
@@ -189,8 +195,12 @@ test('an idle sandbox holds no process for its services, only listening sockets 
     // After a connection has been served, its handler is gone too.
     assert.equal((await driver.exec(0, ask(WHOAMI_PORT, 'x'))).status, 0);
     const listening = await driver.exec(0, "awk '$4 == \"0A\"' /proc/net/tcp | wc -l");
-    const expected = 1 + 1 + 1 + 11 + 3; // SSH (IPv4; IPv6 is in tcp6), 30000, 30001, 31000-31010, the three test services
+    // SSH (IPv4; IPv6 is in tcp6) and the three test services; the demo's own (30000, 30001,
+    // 31000-31010) are offered to levels 7, 8 and 9 only (`levels:`), so not in a level0 sandbox.
+    const expected = 1 + 3;
     assert.equal(Number(listening.stdout.trim()), expected, 'one listener per port: ' + listening.stdout);
+    const closed = await driver.exec(0, 'exec 3<>/dev/tcp/127.0.0.1/30000 && echo open || echo refused');
+    assert.equal(closed.stdout.trim(), 'refused', 'a level0 sandbox does not offer level7\'s service');
     let counts: number[] = [];
     for (let i = 0; i < 20; i++) {
       counts.push(processesIn(new Set([pidns]), (_pid, ns) => ns === pidns).length);

@@ -159,6 +159,12 @@ export const serviceSchema = z
     command: z.string().min(1).max(4096),
     mode: z.enum(['per-connection', 'daemon']),
     tls: z.boolean().optional(),
+    /**
+     * The levels whose sandboxes offer it (default: every level of the game). Each port is a
+     * listening socket in every sandbox that offers it, a few kB of kernel memory each: a port only
+     * one level plays need not cost every idle sandbox of the game.
+     */
+    levels: z.array(unixName).min(1).optional(),
   })
   .strict();
 
@@ -245,6 +251,9 @@ export const gameSchema = z
       if (!seenUsers.has(service.level)) {
         ctx.addIssue({ code: 'custom', path: ['services', j, 'level'], message: `"${service.level}" is not a level user of this game` });
       }
+      service.levels?.forEach((user, k) => {
+        if (!seenUsers.has(user)) ctx.addIssue({ code: 'custom', path: ['services', j, 'levels', k], message: `"${user}" is not a level user of this game` });
+      });
       for (const port of servicePorts(service.port)) {
         const other = portOwner.get(port);
         if (other !== undefined) {

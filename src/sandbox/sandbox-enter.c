@@ -6,18 +6,21 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
-#include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+
 #include "helper-common.h"
+#include "seccomp-filter.h" /* generated at build: WG_SECCOMP_FILTER */
 
 #define MAX_GROUPS 64
 
@@ -62,61 +65,16 @@ void join_user_namespace(void) {
 }
 
 /*
- * The filter every player process runs under, as Docker's default profile does for the same
- * calls: they fail with EPERM (ENOSYS for clone3, so that libc falls back to clone, whose flags a
- * filter can see). Denied: kernel keyrings, bpf, perf_event_open, userfaultfd, io_uring, every
- * mount and namespace call (and clone with a namespace flag), module and kexec loading, the kernel
- * log, handle-based opens, and the terminal injection ioctls TIOCSTI and TIOCLINUX. Allowed, on
- * purpose: ptrace (players debug their own programs) and personality (setarch -R). The filter
- * covers the 32-bit ABIs too: wargames run 32-bit binaries.
+ * The filter every player process runs under (the policy is src/sandbox/seccomp-policy.c). It was
+ * compiled to BPF at build time by libseccomp, so the helpers need no library at run time and stay
+ * small. Installed without no_new_privs, which would make every setuid program of the game inert
+ * (the levels need them): that takes CAP_SYS_ADMIN, which the caller still has (it drops its ids
+ * only afterwards).
  */
 void restrict_syscalls(void) {
-    static const int denied[] = {
-        SCMP_SYS(keyctl), SCMP_SYS(add_key), SCMP_SYS(request_key), SCMP_SYS(bpf), SCMP_SYS(perf_event_open),
-        SCMP_SYS(userfaultfd), SCMP_SYS(io_uring_setup), SCMP_SYS(io_uring_enter), SCMP_SYS(io_uring_register),
-        SCMP_SYS(mount), SCMP_SYS(umount2), SCMP_SYS(pivot_root), SCMP_SYS(unshare), SCMP_SYS(setns),
-        SCMP_SYS(move_mount), SCMP_SYS(open_tree), SCMP_SYS(fsopen), SCMP_SYS(fsconfig), SCMP_SYS(fsmount),
-        SCMP_SYS(fspick), SCMP_SYS(mount_setattr), SCMP_SYS(kexec_load), SCMP_SYS(kexec_file_load),
-        SCMP_SYS(init_module), SCMP_SYS(finit_module), SCMP_SYS(delete_module), SCMP_SYS(acct),
-        SCMP_SYS(swapon), SCMP_SYS(swapoff), SCMP_SYS(reboot), SCMP_SYS(syslog), SCMP_SYS(open_by_handle_at),
-        SCMP_SYS(name_to_handle_at), SCMP_SYS(quotactl), SCMP_SYS(iopl), SCMP_SYS(ioperm), SCMP_SYS(lookup_dcookie),
-    };
-    static const unsigned long namespace_flags[] = {CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWNET, CLONE_NEWPID,
-                                                    CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWCGROUP, CLONE_NEWTIME};
-    static const unsigned long injections[] = {TIOCSTI, TIOCLINUX};
-    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-    if (!ctx) fail("seccomp_init");
-    /* libseccomp sets no_new_privs by default, which would make every setuid program of the game
-     * inert: the levels need them. Installing the filter without it takes CAP_SYS_ADMIN, which the
-     * caller still has (it drops its ids only afterwards). */
-    int rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
-    if (rc != 0) goto broken;
-    rc = seccomp_arch_add(ctx, SCMP_ARCH_X86);
-    if (rc != 0 && rc != -EEXIST) goto broken;
-    rc = seccomp_arch_add(ctx, SCMP_ARCH_X32);
-    if (rc != 0 && rc != -EEXIST) goto broken;
-    for (size_t i = 0; i < sizeof denied / sizeof *denied; i++) {
-        /* A call some ABI lacks (iopl on x32, say) is simply not there to deny. */
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), denied[i], 0);
-        if (rc != 0 && rc != -EDOM && rc != -EINVAL) goto broken;
-    }
-    for (size_t i = 0; i < sizeof namespace_flags / sizeof *namespace_flags; i++) {
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
-                              SCMP_A0(SCMP_CMP_MASKED_EQ, namespace_flags[i], namespace_flags[i]));
-        if (rc != 0) goto broken;
-    }
-    if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0)) != 0) goto broken;
-    for (size_t i = 0; i < sizeof injections / sizeof *injections; i++) {
-        /* The kernel reads the request as 32 bits: so does the comparison. */
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffUL, injections[i]));
-        if (rc != 0) goto broken;
-    }
-    if ((rc = seccomp_load(ctx)) != 0) goto broken;
-    seccomp_release(ctx);
-    return;
-broken:
-    errno = -rc;
-    fail("seccomp filter");
+    static struct sock_filter filter[] = WG_SECCOMP_FILTER;
+    struct sock_fprog program = {.len = (unsigned short)(sizeof filter / sizeof *filter), .filter = filter};
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program, 0, 0) != 0) fail("seccomp filter");
 }
 
 void become_user(uid_t uid, gid_t gid, const char *groups) {

@@ -89,6 +89,7 @@ export class LocalhostServices {
     for (const entry of this.entries) {
       // By name: a reloaded catalog holds new Game objects for the same games.
       if (entry.game.definition.name !== level.game.definition.name) continue;
+      if (entry.spec.levels && !entry.spec.levels.includes(level.user.name)) continue;
       for (const port of entry.ports) {
         sandbox
           .listen('127.0.0.1', port, (socket) => this.accepted(entry, sandbox, port, socket, log))
