@@ -140,11 +140,12 @@ withGameOptions(program.command('check'))
   .option('--level <n>', 'only this level (index or user name)')
   .option('--host <address>', "the gateway's address", '127.0.0.1')
   .option('-p, --port <port>', "the gateway's port (default: the config's, or 2220)", port)
+  // 120 s: a solver that waits for a cron job's next tick (the demo's run every 60 s) needs more than a minute.
   .option('--timeout <seconds>', 'deadline of each solver', (v) => {
     const n = Number(v);
     if (!(n > 0)) throw new InvalidArgumentError('expected a positive number of seconds');
     return n;
-  }, 60)
+  }, 120)
   .addOption(new Option('--json', 'print one JSON document').conflicts('tap'))
   .option('--tap', 'print TAP version 13 (the default)')
   .action(async (game: string | undefined, opts: GameOptions & { level?: string; host: string; port?: number; timeout: number; json?: boolean }) => {
