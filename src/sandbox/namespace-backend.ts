@@ -75,6 +75,7 @@ export class NamespaceBackend implements SandboxBackend {
         WG_SIZE: spec.limits.writableSize,
         WG_INODES: String(spec.limits.writableInodes),
         WG_LOWER: spec.layers.join(':'),
+        WG_HOST_USR: spec.hostUsr ? '1' : '0',
       },
     });
     child.stdin!.on('error', () => {});
