@@ -12,7 +12,7 @@ build() { # NAME SOURCE...
 }
 common=src/sandbox/helper-common.c
 enter="src/sandbox/sandbox-enter.c $common -lseccomp"
-build pty-relay src/sandbox/pty-relay.c $enter
-build sandbox-exec src/sandbox/sandbox-exec.c $enter
+build pty-relay src/sandbox/pty-relay.c src/sandbox/sandbox-launch.c $enter
+build sandbox-exec src/sandbox/sandbox-exec.c src/sandbox/sandbox-launch.c $enter
 build sandbox-init src/sandbox/sandbox-init.c src/sandbox/sandbox-net.c src/sandbox/sandbox-root.c $common
 build sandbox-build src/sandbox/sandbox-build.c src/sandbox/sandbox-root.c $enter
