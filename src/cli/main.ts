@@ -36,11 +36,7 @@ async function serve(config: ServerConfig, gameDirs: string[]): Promise<void> {
   process.on('SIGTERM', stop).on('SIGINT', stop);
   // SIGHUP: load the games again (as `wargate reload`); the gateway logs the outcome.
   process.on('SIGHUP', () => {
-    try {
-      gateway.reload();
-    } catch (err) {
-      logger.debug({ code: errorCode(err), event: 'sighup.reload_failed' }, 'SIGHUP reload failed');
-    }
+    gateway.reload().catch((err: unknown) => logger.debug({ code: errorCode(err), event: 'sighup.reload_failed' }, 'SIGHUP reload failed'));
   });
   await gateway.start();
 }
@@ -130,8 +126,8 @@ withGameOptions(program.command('games'))
 withGameOptions(program.command('build'))
   .description("build games' layers (all of them if none is named); unchanged inputs are not rebuilt")
   .argument('[game...]', 'game names (or folder names)')
-  .action((names: string[], opts: GameOptions) => {
-    process.exitCode = buildCommand(gameSources(opts), names);
+  .action(async (names: string[], opts: GameOptions) => {
+    process.exitCode = await buildCommand(gameSources(opts), names);
   });
 
 withGameOptions(program.command('check'))
