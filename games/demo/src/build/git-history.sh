@@ -5,8 +5,10 @@ set -eu
 repo=$1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-# The repository belongs to its level, not to the root running this: tell git that is fine.
-export HOME="$work" GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=safe.directory GIT_CONFIG_VALUE_0='*'
+export HOME="$work" GIT_CONFIG_NOSYSTEM=1
+# The repository belongs to its level, not to the root running this: tell git that is fine (git
+# 2.39 takes safe.directory from the global config only, not from -c or the environment).
+git config --global safe.directory '*'
 export GIT_AUTHOR_NAME=level18 GIT_AUTHOR_EMAIL=level18@wargate-demo GIT_COMMITTER_NAME=level18 GIT_COMMITTER_EMAIL=level18@wargate-demo
 commit() { # commit DAY MESSAGE
     GIT_AUTHOR_DATE="2024-01-0$1T12:00:00Z" GIT_COMMITTER_DATE="2024-01-0$1T12:00:00Z" git commit --quiet --message "$2"
