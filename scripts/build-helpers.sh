@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Compiles the small C helpers of src/sandbox (pty-relay, sandbox-exec, sandbox-init) into dist/, next to the
+# Compiles the small C helpers of src/sandbox (pty-relay, sandbox-exec, sandbox-init, sandbox-build) into dist/, next to the
 # compiled JavaScript. Every session keeps a few of them resident, so they are linked statically
 # against musl: no loader, no shared-library mappings, and about 12 kB of private memory each where
 # static glibc costs some 45 (glibc's start-up writes to much of its own data). The seccomp policy is
@@ -24,6 +24,7 @@ build() { # NAME SOURCE...
 }
 common=src/sandbox/helper-common.c
 enter="src/sandbox/sandbox-enter.c $common"
-build pty-relay src/sandbox/pty-relay.c $enter
-build sandbox-exec src/sandbox/sandbox-exec.c $enter
-build sandbox-init src/sandbox/sandbox-init.c src/sandbox/sandbox-net.c $common
+build pty-relay src/sandbox/pty-relay.c src/sandbox/sandbox-launch.c $enter
+build sandbox-exec src/sandbox/sandbox-exec.c src/sandbox/sandbox-launch.c $enter
+build sandbox-init src/sandbox/sandbox-init.c src/sandbox/sandbox-net.c src/sandbox/sandbox-root.c $common
+build sandbox-build src/sandbox/sandbox-build.c src/sandbox/sandbox-root.c $enter

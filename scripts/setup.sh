@@ -13,9 +13,10 @@ fi
 # Runtime: util-linux (setsid), the C helpers (musl-gcc, kernel headers, libseccomp to compile the
 # seccomp policy), the games' setuid programs (gcc, libc6-dev), ssh2's optional native crypto (make, g++), and what the
 # sandboxes run from the host's read-only /usr: shells, python3, sftp-server (SFTP and scp), scp
-# (legacy scp -O), ssh (nested logins) and git (git over SSH).
+# (legacy scp -O), ssh (nested logins), git (git over SSH), and the tools the demo's levels are
+# played with: nc (netcat-openbsd), openssl s_client, xxd, gzip, bzip2, tar, file.
 packages=(util-linux bsdutils mount iproute2 procps bash dash gcc libc6-dev musl-tools linux-libc-dev make g++ python3
-  libseccomp-dev openssh-sftp-server openssh-client git)
+  libseccomp-dev openssh-sftp-server openssh-client git netcat-openbsd openssl xxd gzip bzip2 tar file)
 if [ "${1:-}" = "--with-test-clients" ]; then
   packages+=(python3-paramiko python3-pwntools python3-asyncssh putty-tools dropbear-bin ssh-audit)
 fi

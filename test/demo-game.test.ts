@@ -1,11 +1,15 @@
-// The demo game is playable end to end with the OpenSSH client: each level's password leads to the
-// next, through a readme, a hidden file, a setuid program and a grep. Its secrets live in the state
-// dir only, survive a restart, and the host keys do too.
+// The demo game is playable with the OpenSSH client: each level's password leads to the next,
+// through a readme, a hidden file, a setuid program and a grep; later, a find among look-alikes and a
+// ~/.bashrc that logs interactive shells out. The campaign has 21 levels, each with a goal and a
+// solver (test/check.test.ts plays them all). Its secrets live in the state dir only, survive a
+// restart, and the host keys do too.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { loadYamlFile } from '../src/config/load-yaml.js';
+import { gameSchema } from '../src/config/schema.js';
 import { ssh } from './helpers/clients.js';
 import { sharedGateway } from './helpers/shared-gateway.js';
 import { REPO, TestGateway } from './helpers/gateway.js';
@@ -30,9 +34,40 @@ test('the demo campaign can be played from level0 to level4 with what each level
 
   const pw3 = (await play('level2', pw2, './run-as-level3 cat /etc/demo_pass/level3')).trim();
   const pw4 = (await play('level3', pw3, 'grep millionth data.txt')).trim().split(/\s+/)[1];
-  assert.match(await play('level4', pw4, 'cat congratulations'), /last level/);
+  assert.match(await play('level4', pw4, 'cat congratulations'), /You reached level4 of the wargate demo\./);
 
   assert.deepEqual([pw1, pw2, pw3, pw4], ['level1', 'level2', 'level3', 'level4'].map((l) => gw.password(l)));
+});
+
+test('the campaign: level0 .. level20 (uids 12000 ..), each with a goal for players and a solver', () => {
+  const demo = loadYamlFile(join(REPO, 'games/demo/game.yaml'), gameSchema);
+  assert.deepEqual(demo.levels.map((l) => [l.user, l.uid]), Array.from({ length: 21 }, (_, n) => [`level${n}`, 12000 + n]));
+  for (const level of demo.levels) {
+    assert.match(level.goal ?? '', /\S/, `${level.user} has a goal`);
+    assert.ok(level.solver !== undefined && existsSync(join(REPO, 'games/demo', level.solver)), `${level.user} has a solver`);
+  }
+  // Each goal leads on: only the last one says the campaign ends there.
+  const ends = demo.levels.filter((l) => /\blast level\b|\bthe end\b/i.test(l.goal ?? '')).map((l) => l.user);
+  assert.deepEqual(ends, ['level20']);
+});
+
+test('level11: one file alone has the owner, the group and the size; each criterion matters', async () => {
+  const pw11 = gw.password('level11');
+  const count = async (criteria: string) => Number((await play('level11', pw11, `find maze -type f ${criteria} | wc -l`)).trim());
+  assert.equal(await count('-user level12 -group level11 -size 33c'), 1);
+  for (const criteria of ['-group level11 -size 33c', '-user level12 -size 33c', '-user level12 -group level11']) {
+    assert.ok((await count(criteria)) > 1, `without one of them (${criteria}), more than one file`);
+  }
+  const found = await play('level11', pw11, 'find maze -type f -user level12 -group level11 -size 33c -exec cat {} +');
+  assert.equal(found.trim(), gw.password('level12'));
+});
+
+test('level15: ~/.bashrc logs an interactive login out at once; a command given to ssh still runs', async () => {
+  const pw15 = gw.password('level15');
+  const interactive = await ssh(gw, 'level15', ['-tt'], 'cat readme\n', pw15);
+  assert.match(interactive.stdout, /Goodbye, level15: no interactive shells on this level\./);
+  assert.ok(!interactive.stdout.includes(gw.password('level16')), 'the shell ended before reading its input');
+  assert.equal((await play('level15', pw15, 'cat readme')).trim(), gw.password('level16'));
 });
 
 test('a wrong password is refused', async () => {

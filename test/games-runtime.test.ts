@@ -5,7 +5,7 @@
 // the demo game whose cron runs every 10 s instead of 60, plus one job for the timeout test;
 // sharedGateway proves afterwards that no sandbox left anything.
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -27,6 +27,7 @@ const HANG_JOB = `  - every: ${CRON_SECONDS}\n    level: level0\n    timeout: ${
 
 const gameDir = mkdtempSync(join(tmpdir(), 'wg-games-runtime-'));
 cpSync(join(REPO, 'games/demo'), gameDir, { recursive: true });
+chmodSync(gameDir, 0o755); // mkdtemp's 0700 would shut out the build steps' root (an unprivileged id) from /build
 const demo = readFileSync(join(REPO, 'games/demo/game.yaml'), 'utf8');
 assert.match(demo, /^cron:\n  - every: 60\n/m, 'the demo game runs its cron job every minute');
 writeFileSync(join(gameDir, 'game.yaml'), demo.replace(/^cron:\n  - every: 60\n/m, `cron:\n  - every: ${CRON_SECONDS}\n`).replace(/^cron:\n/m, `cron:\n${HANG_JOB}`));

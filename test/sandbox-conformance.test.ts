@@ -27,9 +27,9 @@ const pins: number[] = [];
 /** Sandbox processes: all in their pid namespaces, and this test's host-side helpers in their mount namespaces. */
 const leftovers = () => processesIn(namespaces, (pid, ns) => ns.startsWith('pid:') || descendsFrom(pid, process.pid));
 
-before(() => {
+before(async () => {
   stateDir = mkdtempSync(join(tmpdir(), 'wargate-conformance-'));
-  const catalog = new GameCatalog([join(REPO, 'games/demo')], stateDir);
+  const catalog = await GameCatalog.open([join(REPO, 'games/demo')], stateDir);
   level = catalog.level('level0')!;
   backend = new NamespaceBackend({ stateDir, logger: pino({ level: 'silent' }), cgroups: detectCgroupDriver(stateDir) });
 });
@@ -48,6 +48,7 @@ async function withSandbox(fn: (sb: Sandbox) => Promise<void>): Promise<void> {
     id: `conf${++counter}`,
     hostname: 'conformance',
     layers: level.game.layers,
+    hostUsr: level.game.hostUsr,
     limits: { memoryBytes: 128 * 1024 ** 2, pids: 64, cpuWeight: 100, writableSize: '16m', writableInodes: 1024 },
   });
   const nsPid = nsPidOf(sb);

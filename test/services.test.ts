@@ -5,7 +5,7 @@
 // demo game with a few test services added; sharedGateway proves afterwards that nothing is left.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -85,6 +85,7 @@ const TEST_FILES = `files:
 function testGame(extra: (yaml: string) => string = (y) => y): string {
   const dir = mkdtempSync(join(tmpdir(), 'wg-services-'));
   cpSync(join(REPO, 'games/demo'), dir, { recursive: true });
+  chmodSync(dir, 0o755); // mkdtemp's 0700 would shut out the build steps' root (an unprivileged id) from /build
   writeFileSync(join(dir, 'src/test-ask.py'), ASK);
   writeFileSync(join(dir, 'src/test-daemon.py'), DAEMON);
   const demo = readFileSync(join(REPO, 'games/demo/game.yaml'), 'utf8');

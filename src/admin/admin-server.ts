@@ -21,7 +21,7 @@ export interface AdminServerOptions {
   socketPath: string;
   sessions: SessionDirectory;
   /** Reloads the game catalog (`wargate reload`); throws, with the catalog unchanged, on a failure. */
-  reload?: () => ReloadedGame[];
+  reload?: () => Promise<ReloadedGame[]>;
   logger: Logger;
 }
 
@@ -130,7 +130,7 @@ export class AdminServer {
       if (request.op === 'reload') {
         if (!this.options.reload) return failure('this gateway cannot reload its games yet (still starting)');
         try {
-          return { ok: true, reloaded: this.options.reload() };
+          return { ok: true, reloaded: await this.options.reload() };
         } catch (err) {
           // The gateway has logged it; the operator gets the reason (a bad game.yaml: file, line, field).
           return failure(`reload failed, still serving the games loaded before: ${errorCode(err)}: ${(err as Error).message}`);

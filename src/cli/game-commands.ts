@@ -56,19 +56,19 @@ export function selectGames(sources: GameSources, names: string[]): string[] {
 }
 
 /** `wargate build [GAME...]`: builds each layer unless its inputs are unchanged, with progress lines. */
-export function buildCommand(sources: GameSources, names: string[]): number {
+export async function buildCommand(sources: GameSources, names: string[]): Promise<number> {
   for (const dir of selectGames(sources, names)) {
     const before = inspectGame(dir, sources.stateDir);
     const name = before.definition.name;
     if (before.built) {
       // Still load it: that checks it exactly as the gateway will, and builds nothing.
-      new GameCatalog([dir], sources.stateDir);
+      await GameCatalog.open([dir], sources.stateDir);
       process.stdout.write(`${name}: up to date (${before.layer})\n`);
       continue;
     }
     process.stdout.write(`${name}: building\n`);
     const started = performance.now();
-    const catalog = new GameCatalog([dir], sources.stateDir, { progress: (line) => process.stdout.write(`${name}: ${line}\n`) });
+    const catalog = await GameCatalog.open([dir], sources.stateDir, { progress: (line) => process.stdout.write(`${name}: ${line}\n`) });
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     process.stdout.write(`${name}: built ${catalog.games[0].layers[0]} in ${seconds} s\n`);
   }

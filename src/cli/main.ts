@@ -36,11 +36,7 @@ async function serve(config: ServerConfig, gameDirs: string[]): Promise<void> {
   process.on('SIGTERM', stop).on('SIGINT', stop);
   // SIGHUP: load the games again (as `wargate reload`); the gateway logs the outcome.
   process.on('SIGHUP', () => {
-    try {
-      gateway.reload();
-    } catch (err) {
-      logger.debug({ code: errorCode(err), event: 'sighup.reload_failed' }, 'SIGHUP reload failed');
-    }
+    gateway.reload().catch((err: unknown) => logger.debug({ code: errorCode(err), event: 'sighup.reload_failed' }, 'SIGHUP reload failed'));
   });
   await gateway.start();
 }
@@ -130,8 +126,8 @@ withGameOptions(program.command('games'))
 withGameOptions(program.command('build'))
   .description("build games' layers (all of them if none is named); unchanged inputs are not rebuilt")
   .argument('[game...]', 'game names (or folder names)')
-  .action((names: string[], opts: GameOptions) => {
-    process.exitCode = buildCommand(gameSources(opts), names);
+  .action(async (names: string[], opts: GameOptions) => {
+    process.exitCode = await buildCommand(gameSources(opts), names);
   });
 
 withGameOptions(program.command('check'))
@@ -140,11 +136,12 @@ withGameOptions(program.command('check'))
   .option('--level <n>', 'only this level (index or user name)')
   .option('--host <address>', "the gateway's address", '127.0.0.1')
   .option('-p, --port <port>', "the gateway's port (default: the config's, or 2220)", port)
+  // 120 s: a solver that waits for a cron job's next tick (the demo's run every 60 s) needs more than a minute.
   .option('--timeout <seconds>', 'deadline of each solver', (v) => {
     const n = Number(v);
     if (!(n > 0)) throw new InvalidArgumentError('expected a positive number of seconds');
     return n;
-  }, 60)
+  }, 120)
   .addOption(new Option('--json', 'print one JSON document').conflicts('tap'))
   .option('--tap', 'print TAP version 13 (the default)')
   .action(async (game: string | undefined, opts: GameOptions & { level?: string; host: string; port?: number; timeout: number; json?: boolean }) => {

@@ -122,6 +122,22 @@ export const repositorySchema = z
   })
   .strict();
 
+/** A build step's time limit when it names none. */
+export const DEFAULT_BUILD_STEP_SECONDS = 600;
+
+/**
+ * A build step (src/games/build-steps.ts): after the homes, files and repositories are placed, `run`
+ * runs with /bin/sh -e -c as root inside a build sandbox whose root is the layer being built over
+ * the game's base, the game folder read-only at /build, no network, at most `timeout` seconds.
+ * {{password:LEVEL}} and {{private-key:LEVEL}} are filled in. What it writes is part of the layer.
+ */
+export const buildStepSchema = z
+  .object({
+    run: z.string().min(1).max(100_000),
+    timeout: z.number().int().min(1).max(86_400).optional(),
+  })
+  .strict();
+
 /** Ports one service entry may span ("31000-31010"): each is a listener in every sandbox of the game. */
 export const MAX_SERVICE_PORTS = 64;
 
@@ -207,6 +223,8 @@ export const gameSchema = z
     /** Further files of the game layer, at absolute paths. */
     files: z.array(fileSchema).default([]),
     repositories: z.array(repositorySchema).default([]),
+    /** Shell steps run in a build sandbox after files, homes and repositories are placed (see buildStepSchema). */
+    build: z.array(buildStepSchema).default([]),
     /** Periodic jobs run inside every live sandbox of the game. */
     cron: z.array(cronJobSchema).default([]),
     /** Services on localhost inside every sandbox of the game (see serviceSchema). */
@@ -368,6 +386,7 @@ export const serverConfigSchema = z
   .strict();
 
 export type CronJob = z.infer<typeof cronJobSchema>;
+export type BuildStep = z.infer<typeof buildStepSchema>;
 export type ServiceSpec = z.infer<typeof serviceSchema>;
 export type RepositorySpec = z.infer<typeof repositorySchema>;
 export type FileSpec = z.infer<typeof fileSchema>;

@@ -68,7 +68,7 @@ export class Gateway {
     this.admin = new AdminServer({ socketPath: adminSocketPath(config), sessions, logger, reload: () => this.reload() });
     await this.admin.start();
 
-    const catalog = new GameCatalog(gameDirs, config.stateDir);
+    const catalog = await GameCatalog.open(gameDirs, config.stateDir);
     this.logGames(catalog.games, 'game.ready');
     const cgroups = detectCgroupDriver(config.stateDir);
     logger.info({ event: 'cgroup.driver', version: cgroups.version }, `cgroup ${cgroups.version}`);
@@ -134,15 +134,15 @@ export class Gateway {
    * Loads the games again (`wargate reload`, SIGHUP): new logins get the new levels and layers (the
    * authenticator asks the catalog at each login), live sessions keep the Level they hold, and the
    * cron jobs follow the new definitions. A failure (a bad game.yaml) is logged and thrown, and the
-   * games loaded before are still served. A layer `wargate build` has not built yet is built here,
-   * synchronously: build first.
+   * games loaded before are still served. A layer `wargate build` has not built yet is built here
+   * (its compiles synchronously, its build steps not): build first.
    */
-  reload(): ReloadedGame[] {
+  async reload(): Promise<ReloadedGame[]> {
     const { logger } = this.options;
     const catalog = this.catalog;
     if (!catalog) throw new WargateError('WG_ERR_ADMIN', 'the gateway is still starting');
     try {
-      catalog.reload();
+      await catalog.reload();
     } catch (err) {
       logger.error({ err, code: errorCode(err), event: 'games.reload_failed' }, 'reloading the games failed; still serving the games loaded before');
       throw err;

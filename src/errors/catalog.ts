@@ -13,7 +13,7 @@ export const ERRORS = {
   },
   WG_ERR_LAYER_BUILD: {
     player: 'This game is not available right now.',
-    operator: 'Building the base skeleton or a game layer failed (a compile step, a missing source file).',
+    operator: "Building a game's base or layer failed: a compile, a build step (the message names it and quotes its last output), a missing source file, an image that cannot be unpacked.",
   },
   WG_ERR_SANDBOX_START: {
     player: 'Your sandbox could not be started. Please try again.',
@@ -37,7 +37,7 @@ export const ERRORS = {
   },
   WG_ERR_HOST_TOOL_MISSING: {
     player: 'The server is misconfigured.',
-    operator: "A host tool sandboxes need (setsid, bash, sftp-server, or wargate's own C helpers) is not installed.",
+    operator: "A host tool sandboxes need (bash, sftp-server, or wargate's own C helpers) is not installed.",
   },
   WG_ERR_CGROUP: {
     player: 'Your sandbox could not be started. Please try again.',

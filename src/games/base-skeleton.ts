@@ -55,7 +55,7 @@ function baseHash(entries: string[]): string {
 }
 
 /** Returns the path of the base skeleton for this host, building it if needed. */
-export function ensureBaseSkeleton(layersDir: string): string {
+export function ensureBaseSkeleton(layersDir: string): Promise<string> {
   const entries = hostEtcEntries();
   return buildOnce(layersDir, `base-${baseHash(entries)}`, (dir) => {
     for (const [d, mode] of DIRS) {

@@ -19,6 +19,8 @@ export interface Game {
   definition: GameDefinition;
   /** Read-only layers, top first: the game layer, then the base skeleton. */
   layers: string[];
+  /** Its sandboxes get the host's /usr, read-only (a game on the host's base). */
+  hostUsr: boolean;
 }
 
 export interface Level {
@@ -32,7 +34,7 @@ export interface Level {
 }
 
 export interface CatalogOptions {
-  /** Told of each long build step (a compile, a repository) as it starts. */
+  /** Told of each long build step (a compile, a repository, a build step) as it starts, and of a build step's output lines. */
   progress?: (line: string) => void;
 }
 
@@ -40,14 +42,21 @@ export class GameCatalog {
   private levels = new Map<string, Level>();
   private current: Game[] = [];
 
-  /** Loads and builds every game folder; throws ConfigError or WG_ERR_LAYER_BUILD, serving nothing. */
-  constructor(
+  /** Serializes loads: a reload waits for the one before it. */
+  private loading: Promise<unknown> = Promise.resolve();
+
+  private constructor(
     private readonly gameDirs: string[],
     private readonly stateDir: string,
-    private readonly options: CatalogOptions = {},
-  ) {
+    private readonly options: CatalogOptions,
+  ) {}
+
+  /** Loads and builds every game folder; rejects with ConfigError or WG_ERR_LAYER_BUILD, serving nothing. */
+  static async open(gameDirs: string[], stateDir: string, options: CatalogOptions = {}): Promise<GameCatalog> {
     removeUnfinishedBuilds(join(stateDir, 'layers'));
-    this.load();
+    const catalog = new GameCatalog(gameDirs, stateDir, options);
+    await catalog.reload();
+    return catalog;
   }
 
   /** The games, as of the last successful load. */
@@ -61,14 +70,15 @@ export class GameCatalog {
    * On a failure it throws and the catalog is unchanged. It leaves unfinished builds alone: a
    * `wargate build` may be running beside the gateway.
    */
-  reload(): Game[] {
-    this.load();
-    return this.current;
+  reload(): Promise<Game[]> {
+    const loaded = this.loading.then(() => this.load()).then(() => this.current);
+    this.loading = loaded.catch(() => {});
+    return loaded;
   }
 
-  private load(): void {
+  private async load(): Promise<void> {
     const layersDir = join(this.stateDir, 'layers');
-    const base = ensureBaseSkeleton(layersDir);
+    const base = await ensureBaseSkeleton(layersDir);
     const games: Game[] = [];
     const levels = new Map<string, Level>();
     for (const dir of this.gameDirs) {
@@ -76,8 +86,8 @@ export class GameCatalog {
       const definition = loadYamlFile(file, gameSchema);
       const { passwords, keys } = ensureSecrets(definition, this.stateDir);
       const privateKeys = new Map([...keys].map(([user, pair]) => [user, pair.private]));
-      const layer = buildGameLayer(layersDir, { game: definition, dir, passwords, privateKeys, progress: this.options.progress });
-      const game: Game = { definition, layers: [layer, base] };
+      const layer = await buildGameLayer(layersDir, { game: definition, dir, passwords, privateKeys, progress: this.options.progress }, { layers: [base], hostUsr: true, skel: '/etc/skel' });
+      const game: Game = { definition, layers: [layer, base], hostUsr: true };
       games.push(game);
       definition.levels.forEach((level, index) => {
         if (levels.has(level.user)) {

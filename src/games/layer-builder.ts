@@ -1,17 +1,19 @@
 // Builds a game's read-only layer from its definition: users and groups, per-level password files,
-// homes, extra files, compiled (possibly setuid) programs and git repositories. The layer is named by the hash of every
-// input, so an unchanged game is never rebuilt and a changed one gets a new directory.
+// homes, extra files, compiled (possibly setuid) programs, git repositories, then the build steps in
+// a build sandbox. The layer is named by the hash of every input, so an unchanged game is never
+// rebuilt and a changed one gets a new directory.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { chmodSync, chownSync, cpSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import type { FileSpec, GameDefinition } from '../config/schema.js';
 import { WargateError } from '../errors/catalog.js';
 import { ownBySandboxRoot } from '../sandbox/ids.js';
 import { buildOnce } from './build-once.js';
+import { runBuildSteps } from './build-steps.js';
 import { filesUnder, writeRepository } from './git-repository.js';
 
-const LAYER_VERSION = 'layer-2';
+const LAYER_VERSION = 'layer-3';
 const PASSWORD_PLACEHOLDER = /\{\{password:([a-z0-9_-]+)\}\}/g;
 const PRIVATE_KEY_PLACEHOLDER = /\{\{private-key:([a-z0-9_-]+)\}\}\n?/g;
 /** Dot files every home gets unless the game defines its own. */
@@ -24,16 +26,30 @@ export interface LayerInputs {
   passwords: Map<string, string>;
   /** Private keys of the levels with `sshKey` (OpenSSH format). */
   privateKeys: Map<string, string>;
-  /** Told of each long step (a compile, a repository) as it starts: `wargate build` prints them. */
+  /** Told of each long step (a compile, a repository, a build step and its output lines): `wargate build` prints them. */
   progress?: (line: string) => void;
+  /** What the layer is built on, for its hash: undefined for the host's base. */
+  baseIdentity?: string;
+  /** A path of the game folder its hash leaves out (the base image, hashed as baseIdentity). */
+  hashExclude?: string;
+}
+
+/** The base a layer is built on: what is under it at run time. */
+export interface LayerBase {
+  /** The read-only layers under the game layer, top first. */
+  layers: string[];
+  /** The host's /usr is bound over the root (the host's base). */
+  hostUsr: boolean;
+  /** Where the homes' default dot files come from. */
+  skel: string;
 }
 
 export function passwordDir(game: GameDefinition): string {
   return game.passwordDir ?? `/etc/${game.name}_pass`;
 }
 
-export function buildGameLayer(layersDir: string, inputs: LayerInputs): string {
-  return buildOnce(layersDir, gameLayerName(inputs), (root) => writeLayer(root, inputs));
+export function buildGameLayer(layersDir: string, inputs: LayerInputs, base: LayerBase): Promise<string> {
+  return buildOnce(layersDir, gameLayerName(inputs), (root) => writeLayer(root, inputs, base));
 }
 
 /** The layer's directory name under the layers dir: what it is (or will be) called once built. */
@@ -41,8 +57,11 @@ export function gameLayerName(inputs: LayerInputs): string {
   return `game-${inputs.game.name}-${layerHash(inputs)}`;
 }
 
-function layerHash({ game, dir, passwords, privateKeys }: LayerInputs): string {
+function layerHash({ game, dir, passwords, privateKeys, baseIdentity, hashExclude }: LayerInputs): string {
   const h = createHash('sha256').update(LAYER_VERSION).update(JSON.stringify(game));
+  if (baseIdentity !== undefined) h.update(`base\0${baseIdentity}\0`);
+  // Build steps may read anything in the game folder (at /build): all of it is an input.
+  if (game.build.length > 0) hashFolder(h, dir, hashExclude);
   for (const [user, pw] of passwords) h.update(`${user}\0${pw}\0`);
   for (const [user, key] of privateKeys) h.update(`${user}\0${key}\0`);
   for (const f of [...game.files, ...game.levels.flatMap((l) => l.home)]) {
@@ -58,6 +77,26 @@ function layerHash({ game, dir, passwords, privateKeys }: LayerInputs): string {
   return h.digest('hex').slice(0, 16);
 }
 
+/** Every entry under `dir` (but `exclude`): its path, type, mode, and content or link target. */
+function hashFolder(h: ReturnType<typeof createHash>, dir: string, exclude: string | undefined): void {
+  const visit = (path: string) => {
+    const rel = relative(dir, path);
+    if (exclude !== undefined && path === exclude) return;
+    const st = lstatSync(path);
+    h.update(`${rel}\0${st.mode}\0`);
+    if (st.isSymbolicLink()) h.update(readlinkSync(path));
+    else if (st.isFile()) h.update(readSource(dir, rel));
+    else if (st.isDirectory()) for (const name of readdirSync(path).sort()) visit(join(path, name));
+    h.update('\0');
+  };
+  try {
+    visit(dir);
+  } catch (err) {
+    if (err instanceof WargateError) throw err;
+    throw new WargateError('WG_ERR_LAYER_BUILD', `${dir}: cannot read: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 function readSource(dir: string, rel: string): Buffer {
   try {
     return readFileSync(join(dir, rel));
@@ -66,7 +105,7 @@ function readSource(dir: string, rel: string): Buffer {
   }
 }
 
-function writeLayer(root: string, { game, dir, passwords, privateKeys, progress = () => {} }: LayerInputs): void {
+async function writeLayer(root: string, { game, dir, passwords, privateKeys, progress = () => {} }: LayerInputs, base: LayerBase): Promise<void> {
   const uidOf = new Map<string, number>([['root', 0], ...game.levels.map((l): [string, number] => [l.user, l.uid])]);
   const etc = (name: string, text: string, mode = 0o644) => writeFileSync(join(root, 'etc', name), text, { mode });
   mkdirSync(join(root, 'etc'), { mode: 0o755 });
@@ -126,8 +165,8 @@ function writeLayer(root: string, { game, dir, passwords, privateKeys, progress 
     const home = join(root, 'home', level.user);
     mkdirSync(home, { recursive: true });
     for (const skel of SKEL_FILES) {
-      if (existsSync(join('/etc/skel', skel)) && !level.home.some((f) => f.path === skel)) {
-        cpSync(join('/etc/skel', skel), join(home, skel));
+      if (isRegularFile(join(base.skel, skel)) && !level.home.some((f) => f.path === skel)) {
+        cpSync(join(base.skel, skel), join(home, skel));
         chownSync(join(home, skel), level.uid, level.uid);
       }
     }
@@ -140,8 +179,21 @@ function writeLayer(root: string, { game, dir, passwords, privateKeys, progress 
     progress(`repository ${repo.path}`);
     writeRepository(join(root, repo.path), repo, dir, uidOf.get(repo.owner)!, fill);
   }
-  // What root owns here is the sandbox's root's (its user namespace does not map the host's).
+  // What root owns here is the sandbox's root's (its user namespace does not map the host's): the
+  // build steps run as that root, and must be able to change what is placed above.
   ownBySandboxRoot(root);
+  await runBuildSteps({ steps: game.build, root, lower: base.layers, hostUsr: base.hostUsr, gameDir: dir, hostname: game.hostname, fill, progress });
+  // The steps ran as the sandbox's root; anything else the host's root may own is handed over too.
+  ownBySandboxRoot(root);
+}
+
+/** A regular file, not reached through a symbolic link at its last component (a base's /etc/skel may hold anything). */
+function isRegularFile(path: string): boolean {
+  try {
+    return lstatSync(path).isFile();
+  } catch {
+    return false;
+  }
 }
 
 function compile(source: string, output: string): void {

@@ -1,16 +1,17 @@
-// The host programs sandboxes need: what player processes start with (setsid, bash), sftp-server
+// The host programs sandboxes need: bash (the default login shell on the host's base), sftp-server
 // (run inside from the host's /usr), and wargate's own C helpers. Checked once at start, so a missing package
 // is a clear error for the operator instead of a failed login for a player.
 import { accessSync, constants } from 'node:fs';
 import { WargateError } from '../errors/catalog.js';
+import { SANDBOX_BUILD } from './build-sandbox.js';
 import { SANDBOX_INIT } from './namespace-backend.js';
 import { SANDBOX_EXEC } from './pipe-process.js';
 import { PTY_RELAY } from './pty-process.js';
 
 const BUILD = 'wargate itself: run "npm run build"';
 const TOOLS = [
-  ['/usr/bin/setsid', 'util-linux'], ['/bin/bash', 'bash'], ['/usr/lib/openssh/sftp-server', 'openssh-sftp-server'],
-  [SANDBOX_INIT, BUILD], [SANDBOX_EXEC, BUILD], [PTY_RELAY, BUILD],
+  ['/bin/bash', 'bash'], ['/usr/lib/openssh/sftp-server', 'openssh-sftp-server'],
+  [SANDBOX_INIT, BUILD], [SANDBOX_EXEC, BUILD], [PTY_RELAY, BUILD], [SANDBOX_BUILD, BUILD],
 ] as const;
 
 export function assertHostTools(): void {

@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { WargateError } from '../errors/catalog.js';
-import { LAUNCH_SCRIPT, PLAIN_ARGV, PTY_ARGV } from './launch-script.js';
 import { spawnPipeProcess } from './pipe-process.js';
 import { signalProcess } from './procfs.js';
 import { spawnPtyProcess } from './pty-process.js';
@@ -75,6 +74,7 @@ export class NamespaceBackend implements SandboxBackend {
         WG_SIZE: spec.limits.writableSize,
         WG_INODES: String(spec.limits.writableInodes),
         WG_LOWER: spec.layers.join(':'),
+        WG_HOST_USR: spec.hostUsr ? '1' : '0',
       },
     });
     child.stdin!.on('error', () => {});
@@ -278,13 +278,12 @@ class NamespaceSandbox implements Sandbox {
       WG_SHELL: user.shell,
       WG_MODE: spec.command === undefined ? 'login' : 'exec',
       WG_CMD: spec.command ?? '',
-      WG_LAUNCH: LAUNCH_SCRIPT,
       // Read and removed by the helper: it joins the sandbox's cgroup before anything else.
       WG_CGROUP_PROCS: this.cgroup.procsFiles.join(':'),
     };
     if (spec.pty) env.TERM = spec.pty.term;
-    if (!spec.pty) return spawnPipeProcess(this.nsPid, ids, PLAIN_ARGV, env);
-    return spawnPtyProcess(PTY_ARGV, env, {
+    if (!spec.pty) return spawnPipeProcess(this.nsPid, ids, env);
+    return spawnPtyProcess(env, {
       nsPid: this.nsPid,
       user: ids,
       size: spec.pty,

@@ -13,17 +13,17 @@ import type { ExitStatus, SandboxProcess } from './types.js';
 export const SANDBOX_EXEC = fileURLToPath(new URL('../../sandbox-exec', import.meta.url));
 
 /**
- * Runs `argv` (paths inside the sandbox) in the sandbox whose PID 1 has host pid `nsPid`, as `user`.
- * `env` may carry WG_CGROUP_PROCS, which sandbox-exec joins first.
+ * Runs the level's shell (WG_SHELL, WG_MODE and WG_CMD in `env`: see sandbox-launch.c) in the
+ * sandbox whose PID 1 has host pid `nsPid`, as `user`. `env` may carry WG_CGROUP_PROCS, which
+ * sandbox-exec joins first.
  */
 export async function spawnPipeProcess(
   nsPid: number,
   user: { uid: number; gid: number; groups: number[] },
-  argv: string[],
   env: Record<string, string>,
 ): Promise<SandboxProcess> {
   const ids = [String(user.uid), String(user.gid), user.groups.join(',')];
-  const child = spawn(SANDBOX_EXEC, [String(nsPid), ...ids, '--', ...argv], { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  const child = spawn(SANDBOX_EXEC, [String(nsPid), ...ids], { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   try {
     await once(child, 'spawn');
   } catch (err) {

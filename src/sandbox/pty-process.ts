@@ -1,6 +1,7 @@
 // A sandbox process on a terminal. pty-relay (a small C program of ours, on the host side) enters
-// the sandbox, takes a terminal from its own devpts instance, starts the program on it and relays it
-// over pipes, passing on the program's exact exit code or fatal signal. Resizes go to fd 3.
+// the sandbox, takes a terminal from its own devpts instance, starts the level's shell on it (as its
+// controlling terminal) and relays it over pipes, passing on the program's exact exit code or fatal
+// signal. Resizes go to fd 3.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -22,10 +23,11 @@ export interface PtyOptions {
   onRelayError: (message: string) => void;
 }
 
-export async function spawnPtyProcess(argv: string[], env: Record<string, string>, options: PtyOptions): Promise<SandboxProcess> {
+/** `env` holds WG_SHELL, WG_MODE and WG_CMD (see sandbox-launch.c), and may hold WG_CGROUP_PROCS. */
+export async function spawnPtyProcess(env: Record<string, string>, options: PtyOptions): Promise<SandboxProcess> {
   const { nsPid, user, size, onRelayError } = options;
   const ids = [String(user.uid), String(user.gid), user.groups.join(',')];
-  const relay = spawn(PTY_RELAY, [String(nsPid), String(size.cols), String(size.rows), ...ids, '--', ...argv], {
+  const relay = spawn(PTY_RELAY, [String(nsPid), String(size.cols), String(size.rows), ...ids], {
     env,
     stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
     // Its own session: an operator's Ctrl-C at the gateway's terminal never reaches a player.

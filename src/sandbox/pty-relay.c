@@ -13,7 +13,10 @@
  * It also does what setpriv did: the program runs as the level user, under the seccomp filter of
  * every player process (sandbox-enter.c), and it joins the sandbox's cgroup (WG_CGROUP_PROCS) first.
  *
- * usage: pty-relay NSPID COLS ROWS UID GID GROUPS -- PROGRAM [ARG...]   (PROGRAM: a path inside the sandbox)
+ * The program is the level's shell, the leader of a new session whose controlling terminal is that
+ * terminal, started as sshd starts it (sandbox-launch.c: WG_SHELL, WG_MODE, WG_CMD).
+ *
+ * usage: pty-relay NSPID COLS ROWS UID GID GROUPS
  *   fd 0: input for the terminal (end of input is ignored, as sshd does for a pty)
  *   fd 1: what the terminal shows
  *   fd 2: the relay's own errors
@@ -39,6 +42,7 @@
 
 #include "helper-common.h"
 #include "sandbox-enter.h"
+#include "sandbox-launch.h"
 
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER _IO('T', 0x41)
@@ -57,8 +61,8 @@ static void resize(int master, char *line) {
 
 int main(int argc, char **argv) {
     helper_name = "pty-relay";
-    if (argc < 9 || strcmp(argv[7], "--") != 0) {
-        fprintf(stderr, "usage: pty-relay NSPID COLS ROWS UID GID GROUPS -- PROGRAM [ARG...]\n");
+    if (argc != 7) {
+        fprintf(stderr, "usage: pty-relay NSPID COLS ROWS UID GID GROUPS\n");
         return 125;
     }
     long nspid = number(argv[1], 0x7fffffff);
@@ -108,11 +112,11 @@ int main(int argc, char **argv) {
         dup2(slave, 1);
         dup2(slave, 2);
         if (slave > 2) close(slave);
+        /* Job control, and a hangup that reaches the player's processes, not host-side helpers. */
+        take_terminal();
         restrict_syscalls();
         become_user(uid, gid, groups);
-        execv(argv[8], argv + 8);
-        fprintf(stderr, "pty-relay: %s: %s\n", argv[8], strerror(errno));
-        _exit(127);
+        launch_shell();
     }
     close(slave);
     signal(SIGPIPE, SIG_IGN);

@@ -6,8 +6,11 @@
  * exact status (exit code, or death by the same signal). Signals for the program go to the program
  * (the gateway finds it as this process's only child).
  *
- * usage: sandbox-exec NSPID UID GID GROUPS -- PROGRAM [ARG...]
- *   GROUPS: supplementary gids, comma-separated (may be empty); PROGRAM: a path inside the sandbox.
+ * The program is the level's shell, started as sshd starts it (sandbox-launch.c): WG_SHELL, WG_MODE
+ * (login or exec) and WG_CMD in the environment say which and how.
+ *
+ * usage: sandbox-exec NSPID UID GID GROUPS
+ *   GROUPS: supplementary gids, comma-separated (may be empty).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,11 +21,12 @@
 
 #include "helper-common.h"
 #include "sandbox-enter.h"
+#include "sandbox-launch.h"
 
 int main(int argc, char **argv) {
     helper_name = "sandbox-exec";
-    if (argc < 7 || strcmp(argv[5], "--") != 0) {
-        fprintf(stderr, "usage: sandbox-exec NSPID UID GID GROUPS -- PROGRAM [ARG...]\n");
+    if (argc != 5) {
+        fprintf(stderr, "usage: sandbox-exec NSPID UID GID GROUPS\n");
         return 125;
     }
     long nspid = number(argv[1], 0x7fffffff);
@@ -37,9 +41,7 @@ int main(int argc, char **argv) {
     if (child == 0) {
         restrict_syscalls();
         become_user(uid, gid, argv[4]);
-        execv(argv[6], argv + 6);
-        fprintf(stderr, "sandbox-exec: %s: %s\n", argv[6], strerror(errno));
-        _exit(127);
+        launch_shell();
     }
     int status;
     while (waitpid(child, &status, 0) < 0)

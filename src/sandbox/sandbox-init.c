@@ -15,7 +15,8 @@
  *      sandbox is gone. If the holder dies, PID 1 dies too (its own parent-death signal).
  * PID 1 (root in fresh mount, uts, ipc and net namespaces, then in a user namespace of its own):
  *   builds the root filesystem: a tmpfs capped in size and inodes -> overlay(WG_LOWER) on it ->
- *   the host's /usr bound read-only, nosuid, nodev -> a fresh /proc, its kernel interfaces masked
+ *   the host's /usr bound read-only, nosuid, nodev (unless WG_HOST_USR is 0: the game's base
+ *   brings its own system) -> a fresh /proc, its kernel interfaces masked
  *   or read-only -> its own devpts and /dev/shm
  *   -> hostname -> lo up -> pivot_root, the host's root detached -> its user namespace, whose ids
  *   the holder maps (WG_ROOT_ID). Then it prints "ready HOSTPID"
@@ -28,53 +29,26 @@
  * holds no host path: WG_CGROUP_PROCS (cgroup.procs files, ':'-separated), WG_MNT (an empty host
  * directory to build on), WG_HOST (hostname), WG_SIZE and WG_INODES (tmpfs caps), WG_LOWER
  * (overlay lowerdir, top first), WG_RELAY_SOCK (the gateway's unix socket for relayed connections),
- * WG_ROOT_ID (the host id of root inside).
+ * WG_ROOT_ID (the host id of root inside), WG_HOST_USR ("1": bind the host's /usr; "0": do not).
  * fd 3: the holder's control pipe. Errors: one line on stderr, exit status 125.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <net/if.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "helper-common.h"
 #include "sandbox-net.h"
-
-static const char *param(const char *name) {
-    const char *value = getenv(name);
-    if (!value || !*value) {
-        fprintf(stderr, "%s: %s is not set\n", helper_name, name);
-        exit(125);
-    }
-    return value;
-}
-
-static void do_mount(const char *source, const char *target, const char *type, unsigned long flags, const char *data) {
-    if (mount(source, target, type, flags, data) != 0) fail(target);
-}
-
-static void bring_up_loopback(void) {
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (s < 0) fail("socket");
-    struct ifreq ifr = {0};
-    strcpy(ifr.ifr_name, "lo");
-    if (ioctl(s, SIOCGIFFLAGS, &ifr) != 0) fail("lo");
-    ifr.ifr_flags |= IFF_UP;
-    if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0) fail("lo up");
-    close(s);
-}
+#include "sandbox-root.h"
 
 /* Kernel interfaces a player has no business with, as Docker masks them: files hidden behind
  * /dev/null, directories behind an empty read-only tmpfs, the rest read-only. Paths this kernel
@@ -111,21 +85,10 @@ static unsigned long root_id;
 /* Sync between PID 1 and the holder: PID 1 has made its user namespace / the holder has mapped it. */
 static int made_userns[2], mapped_userns[2];
 
-static void write_id_maps(pid_t init) {
-    char path[64], map[64];
-    int len = snprintf(map, sizeof map, "0 %lu 1\n1 1 65535\n", root_id);
-    for (int i = 0; i < 2; i++) {
-        snprintf(path, sizeof path, "/proc/%d/%s", init, i == 0 ? "uid_map" : "gid_map");
-        int fd = open(path, O_WRONLY | O_CLOEXEC);
-        if (fd < 0 || write(fd, map, (size_t)len) != len) fail(path);
-        close(fd);
-    }
-}
-
 /* PID 1: never returns. */
 static void run_init(void) {
     const char *mnt = param("WG_MNT"), *host = param("WG_HOST"), *size = param("WG_SIZE"), *inodes = param("WG_INODES"),
-               *lower = param("WG_LOWER");
+               *lower = param("WG_LOWER"), *host_usr = param("WG_HOST_USR");
     char data[8192];
 
     close(CONTROL_FD); /* the holder's, not PID 1's */
@@ -159,9 +122,13 @@ static void run_init(void) {
     if (chdir("root") != 0) fail("root");
 
     /* Host programs, read-only. nosuid: setuid-root programs of the host (su, mount, ...) are
-     * inert; the game's own setuid binaries live in the game layer and keep working. */
-    do_mount("/usr", "usr", NULL, MS_BIND, NULL);
-    do_mount(NULL, "usr", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
+     * inert; the game's own setuid binaries live in the game layer and keep working. A game on a
+     * directory or image base has its own /usr in its layers: nothing of the host's is bound. */
+    if (strcmp(host_usr, "1") == 0) bind_read_only("/usr", "usr");
+    else if (strcmp(host_usr, "0") != 0) {
+        fprintf(stderr, "%s: WG_HOST_USR must be 0 or 1\n", helper_name);
+        exit(125);
+    }
     do_mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
     mask_kernel_interfaces();
     /* /dev comes from the base layer; the sandbox adds a devpts instance of its own, so a player
@@ -173,10 +140,8 @@ static void run_init(void) {
     if (sethostname(host, strlen(host)) != 0) fail("hostname");
     bring_up_loopback();
 
-    /* The host's root is parked on /mnt only until it is detached: nothing of it stays reachable. */
-    if (syscall(SYS_pivot_root, ".", "mnt") != 0) fail("pivot_root");
-    if (umount2("/mnt", MNT_DETACH) != 0) fail("umount /mnt");
-    if (chdir("/") != 0) fail("/");
+    /* The host's root is detached: nothing of it stays reachable. */
+    pivot_to_cwd();
 
     /* The OOM killer, when the sandbox's cgroup runs out of memory, picks a player's process, never
      * PID 1. Some hosts refuse; then the score stays as it is. */
@@ -243,7 +208,7 @@ int main(int argc, char **argv) {
     /* PID 1 asks for its ids once it has made its user namespace (no answer if it failed before). */
     char sync;
     if (read(made_userns[0], &sync, 1) == 1) {
-        write_id_maps(init);
+        write_id_maps(init, root_id);
         if (write(mapped_userns[1], &sync, 1) != 1) fail("user namespace ids");
     }
     close(made_userns[0]);

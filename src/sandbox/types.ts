@@ -20,6 +20,11 @@ export interface SandboxSpec {
   hostname: string;
   /** Read-only layers, top first; the last one is the base skeleton. */
   layers: string[];
+  /**
+   * Bind the host's /usr read-only over the root: the game's base is the host's. False for a game
+   * on a directory or image base, whose layers bring their own system.
+   */
+  hostUsr: boolean;
   limits: ResourceLimits;
 }
 

@@ -240,6 +240,7 @@ class SupervisedDaemon {
       id: randomBytes(8).toString('hex'),
       hostname: game.definition.hostname,
       layers: game.layers,
+      hostUsr: game.hostUsr,
       limits: {
         memoryBytes: parseSize(this.limits.memory),
         pids: this.limits.pids,

@@ -106,6 +106,7 @@ export class ConnectionSession {
       id: this.id,
       hostname: game.hostname,
       layers: level.game.layers,
+      hostUsr: level.game.hostUsr,
       limits: {
         memoryBytes: parseSize(this.limits.memory),
         pids: this.limits.pids,
