@@ -39,6 +39,10 @@ export async function ensureBase(layersDir: string, source: BaseSource, progress
 }
 
 function copyTree(from: string, root: string, progress: (line: string) => void): void {
+  // The host's own root, or a tree holding the state dir, would copy the copy into itself.
+  if (from === '/' || `${root}/`.startsWith(`${from}/`)) {
+    throw new WargateError('WG_ERR_LAYER_BUILD', `base directory ${from} holds wargate's state dir (${root}): name a root filesystem tree of its own`);
+  }
   progress(`copying base ${from}`);
   try {
     execFileSync('/bin/cp', ['-a', '--', `${from}/.`, root], { stdio: ['ignore', 'ignore', 'pipe'] });
