@@ -226,6 +226,11 @@ test('bad bases: a missing path, an unknown format, a layer media type other tha
   assert.equal(missing.status, 2);
   assert.match(missing.stderr, new RegExp(`^wargate: WG_ERR_CONFIG_INVALID: ${join(dir, 'missing', 'game.yaml')}:3:16: base\\.image: ${join(dir, 'missing', 'nosuch.tar')}: no such file or directory\\n$`));
 
+  const both = writeGame(join(dir, 'both'), 'name: both\nhostname: h\nbase: { directory: a, image: b }\nlevels:\n  - { user: both0, uid: 12200 }\n');
+  const twice = build(join(dir, 'both-state'), both);
+  assert.equal(twice.status, 2);
+  assert.match(twice.stderr, new RegExp(`^wargate: WG_ERR_CONFIG_INVALID: ${join(both, 'game.yaml')}:3:7: base: exactly one of directory and image\\n$`));
+
   const notImage = buildOn('notimage', writeTar(join(dir, 'plain.tar'), [{ name: 'hello', type: 'file', data: 'x' }]));
   assert.equal(notImage.status, 2);
   assert.match(notImage.stderr, /WG_ERR_LAYER_BUILD: .*plain\.tar: not an image: expected a `docker save` tarball \(manifest\.json\) or an OCI image layout \(oci-layout and index\.json\)\n$/);
