@@ -18,7 +18,8 @@ fi
 packages=(util-linux bsdutils mount iproute2 procps bash dash gcc libc6-dev musl-tools linux-libc-dev make g++ python3
   libseccomp-dev openssh-sftp-server openssh-client git netcat-openbsd openssl xxd gzip bzip2 tar file)
 if [ "${1:-}" = "--with-test-clients" ]; then
-  packages+=(python3-paramiko python3-pwntools python3-asyncssh putty-tools dropbear-bin ssh-audit)
+  # busybox-static: the root filesystem of the test images (test/game-bases.test.ts).
+  packages+=(python3-paramiko python3-pwntools python3-asyncssh putty-tools dropbear-bin ssh-audit busybox-static)
 fi
 
 missing=()

@@ -11,7 +11,7 @@ export interface GameSources {
   gameDirs: string[];
 }
 
-/** `wargate games [--json]`: each game, its levels and its build state; builds nothing. */
+/** `wargate games [--json]`: each game, its build state, its base and its levels; builds nothing. */
 export function gamesCommand(sources: GameSources, { json = false } = {}): number {
   const games = sources.gameDirs.map((dir) => inspectGame(dir, sources.stateDir));
   if (json) {
@@ -20,7 +20,7 @@ export function gamesCommand(sources: GameSources, { json = false } = {}): numbe
   }
   for (const game of games.map(describe)) {
     const state = game.layer === null ? 'not built (no secrets generated yet)' : game.built ? `built, layer ${game.layer}` : `not built, would be ${game.layer}`;
-    process.stdout.write(`${game.name}  ${game.dir}\n  ${state}\n`);
+    process.stdout.write(`${game.name}  ${game.dir}\n  ${state}\n  base: ${game.base.kind}${game.base.path === null ? '' : ` ${game.base.path}`}\n`);
     const width = Math.max(...game.levels.map((l) => l.user.length));
     for (const l of game.levels) {
       process.stdout.write(`  ${l.user.padEnd(width)}  uid ${l.uid}  shell ${l.shell}  key login: ${l.keyLogin ? 'yes' : 'no'}  solver: ${l.solver ?? '-'}\n`);
@@ -33,6 +33,7 @@ function describe(game: GameStatus) {
   return {
     name: game.definition.name,
     dir: game.dir,
+    base: { kind: game.base.kind, path: game.base.kind === 'host' ? null : game.base.path },
     layer: game.layer ?? null,
     built: game.built,
     levels: game.definition.levels.map((l) => ({

@@ -68,6 +68,32 @@ export function parseYaml<S extends z.ZodType>(text: string, file: string, schem
   throw new ConfigError(problems);
 }
 
+/**
+ * Where `path` (a dotted field path as a list) is in a YAML file already loaded once, for problems
+ * found after validation (a base that does not exist). The parent's place if the field is absent.
+ */
+export function locateField(file: string, path: (string | number)[]): { line: number; column: number } {
+  try {
+    const lineCounter = new LineCounter();
+    const doc = parseDocument(readFileSync(file, 'utf8'), { lineCounter });
+    for (let depth = path.length; depth >= 0; depth--) {
+      const node = depth === 0 ? doc.contents : doc.getIn(path.slice(0, depth), true);
+      if (isNode(node) && node.range) {
+        const { line, col } = lineCounter.linePos(node.range[0]);
+        return { line, column: col };
+      }
+    }
+  } catch {
+    // the file was read and parsed before: this is only a better place in the message
+  }
+  return { line: 1, column: 1 };
+}
+
+/** A ConfigError about one field of a file, found after validation. */
+export function fieldError(file: string, path: (string | number)[], message: string): ConfigError {
+  return new ConfigError([{ file, ...locateField(file, path), field: path.join('.'), message }]);
+}
+
 function describeIssue(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case 'unrecognized_keys':

@@ -122,6 +122,21 @@ export const repositorySchema = z
   })
   .strict();
 
+/**
+ * What a game's sandboxes are made on (src/games/base-source.ts). Omitted: the host's own system,
+ * its /usr bound read-only. `directory`: a root filesystem tree. `image`: a tarball written by
+ * `docker save`, or an OCI image layout (a directory, or a tar of one), whose layers are unpacked.
+ * Paths are relative to the game folder, or absolute. The base brings its own /usr: nothing of
+ * the host's is bound in.
+ */
+export const baseSchema = z
+  .object({
+    directory: z.string().min(1).optional(),
+    image: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine((b) => (b.directory === undefined) !== (b.image === undefined), { message: 'exactly one of directory and image' });
+
 /** A build step's time limit when it names none. */
 export const DEFAULT_BUILD_STEP_SECONDS = 600;
 
@@ -231,6 +246,8 @@ export const gameSchema = z
     services: z.array(serviceSchema).default([]),
     /** Overrides of the server's sandbox limits for this game. */
     limits: gameLimitsSchema.default({}),
+    /** The system under the game layer (see baseSchema); omitted: the host's. */
+    base: baseSchema.optional(),
   })
   .strict()
   .superRefine((game, ctx) => {
@@ -387,6 +404,7 @@ export const serverConfigSchema = z
 
 export type CronJob = z.infer<typeof cronJobSchema>;
 export type BuildStep = z.infer<typeof buildStepSchema>;
+export type BaseSpec = z.infer<typeof baseSchema>;
 export type ServiceSpec = z.infer<typeof serviceSchema>;
 export type RepositorySpec = z.infer<typeof repositorySchema>;
 export type FileSpec = z.infer<typeof fileSchema>;

@@ -1,6 +1,8 @@
-// The base layer under every game: an almost empty root (the host's /usr is bound in read-only at
-// sandbox start) plus a curated copy of host /etc entries that programs in /usr need. Nothing of the
-// host's identity (users, shadow, ssh host keys, machine-id) is copied. Built once per host state.
+// The skeleton layers: for a game on the host's base, an almost empty root (the host's /usr is bound
+// in read-only at sandbox start) plus a curated copy of host /etc entries that programs in /usr need;
+// nothing of the host's identity (users, shadow, ssh host keys, machine-id) is copied, and it is built
+// once per host state. For a game on a directory or image base, a minimal one above that base: the
+// /dev nodes and the mount points the sandbox needs, nothing of the host.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, chmodSync } from 'node:fs';
@@ -10,6 +12,7 @@ import { ownBySandboxRoot } from '../sandbox/ids.js';
 import { buildOnce } from './build-once.js';
 
 const BASE_VERSION = 'base-3';
+const MINIMAL_NAME = 'skeleton-1';
 
 /** Host /etc entries copied as they are. Globs are not needed: python3* is listed by version below. */
 const ETC_ENTRIES = [
@@ -25,6 +28,9 @@ const DIRS: [string, number][] = [
   ['tmp', 0o1777], ['var', 0o755], ['var/tmp', 0o1777], ['var/log', 0o755], ['run', 0o755], ['mnt', 0o755],
   ['opt', 0o755], ['srv', 0o755], ['etc/ssh', 0o755], ['dev/pts', 0o755], ['dev/shm', 0o1777],
 ];
+
+/** What the minimal skeleton holds: mount points of sandbox-init and sandbox-build, /dev, /tmp. */
+const MINIMAL_DIRS: [string, number][] = [['proc', 0o555], ['dev', 0o755], ['dev/pts', 0o755], ['dev/shm', 0o1777], ['tmp', 0o1777]];
 
 /** The harmless character devices every sandbox has (major, minor), and the usual links. */
 const DEVICES: [string, number, number][] = [['null', 1, 3], ['zero', 1, 5], ['full', 1, 7], ['random', 1, 8], ['urandom', 1, 9], ['tty', 5, 0]];
@@ -54,18 +60,33 @@ function baseHash(entries: string[]): string {
   return h.digest('hex').slice(0, 16);
 }
 
+function makeDirsAndDevices(dir: string, dirs: [string, number][]): void {
+  for (const [d, mode] of dirs) {
+    mkdirSync(join(dir, d), { recursive: true });
+    chmodSync(join(dir, d), mode);
+  }
+  for (const [name, major, minor] of DEVICES) {
+    execFileSync('/usr/bin/mknod', ['-m', '0666', join(dir, 'dev', name), 'c', String(major), String(minor)]);
+  }
+  for (const [name, target] of DEV_LINKS) symlinkSync(target, join(dir, 'dev', name));
+}
+
+/**
+ * The skeleton above a directory or image base (layers, top first: game, this, base): whatever the
+ * base holds at /dev, /proc or /tmp, the sandbox gets its own device nodes and mount points there.
+ */
+export function ensureMinimalSkeleton(layersDir: string): Promise<string> {
+  return buildOnce(layersDir, MINIMAL_NAME, (dir) => {
+    makeDirsAndDevices(dir, MINIMAL_DIRS);
+    ownBySandboxRoot(dir);
+  });
+}
+
 /** Returns the path of the base skeleton for this host, building it if needed. */
 export function ensureBaseSkeleton(layersDir: string): Promise<string> {
   const entries = hostEtcEntries();
   return buildOnce(layersDir, `base-${baseHash(entries)}`, (dir) => {
-    for (const [d, mode] of DIRS) {
-      mkdirSync(join(dir, d), { recursive: true });
-      chmodSync(join(dir, d), mode);
-    }
-    for (const [name, major, minor] of DEVICES) {
-      execFileSync('/usr/bin/mknod', ['-m', '0666', join(dir, 'dev', name), 'c', String(major), String(minor)]);
-    }
-    for (const [name, target] of DEV_LINKS) symlinkSync(target, join(dir, 'dev', name));
+    makeDirsAndDevices(dir, DIRS);
     // Merged-/usr links (bin -> usr/bin, ...) exactly as the host has them.
     for (const top of readdirSync('/')) {
       const target = isLink(join('/', top)) ? readlinkSync(join('/', top)) : '';

@@ -7,7 +7,8 @@ import type { ParsedKey } from 'ssh2';
 import { loadYamlFile, ConfigError } from '../config/load-yaml.js';
 import { gameSchema, type GameDefinition, type LevelDefinition } from '../config/schema.js';
 import type { SandboxUser } from '../sandbox/types.js';
-import { ensureBaseSkeleton } from './base-skeleton.js';
+import { assertBaseProvides, ensureBase } from './base-layers.js';
+import { describeSource, resolveBase, type BaseSource } from './base-source.js';
 import { removeUnfinishedBuilds } from './build-once.js';
 import { buildGameLayer, gameLayerName } from './layer-builder.js';
 import { ensurePasswords } from './passwords.js';
@@ -17,7 +18,12 @@ export const GAME_FILE = 'game.yaml';
 
 export interface Game {
   definition: GameDefinition;
-  /** Read-only layers, top first: the game layer, then the base skeleton. */
+  /** What its sandboxes are made on (game.yaml `base:`). */
+  base: BaseSource;
+  /**
+   * Read-only layers, top first: the game layer, then the host skeleton (host base), or the
+   * minimal skeleton and the base's root filesystem (directory or image base).
+   */
   layers: string[];
   /** Its sandboxes get the host's /usr, read-only (a game on the host's base). */
   hostUsr: boolean;
@@ -78,7 +84,6 @@ export class GameCatalog {
 
   private async load(): Promise<void> {
     const layersDir = join(this.stateDir, 'layers');
-    const base = await ensureBaseSkeleton(layersDir);
     const games: Game[] = [];
     const levels = new Map<string, Level>();
     for (const dir of this.gameDirs) {
@@ -86,8 +91,12 @@ export class GameCatalog {
       const definition = loadYamlFile(file, gameSchema);
       const { passwords, keys } = ensureSecrets(definition, this.stateDir);
       const privateKeys = new Map([...keys].map(([user, pair]) => [user, pair.private]));
-      const layer = await buildGameLayer(layersDir, { game: definition, dir, passwords, privateKeys, progress: this.options.progress }, { layers: [base], hostUsr: true, skel: '/etc/skel' });
-      const game: Game = { definition, layers: [layer, base], hostUsr: true };
+      const source = resolveBase(definition, dir, file);
+      const base = await ensureBase(layersDir, source, this.options.progress);
+      const layer = await buildGameLayer(layersDir, { game: definition, dir, passwords, privateKeys, progress: this.options.progress, ...baseInputs(source, dir) }, base);
+      // The host's base is checked once for all games (host-tools.ts); another base here, per game.
+      if (!base.hostUsr) assertBaseProvides(definition, file, [layer, ...base.layers], describeSource(source));
+      const game: Game = { definition, base: source, layers: [layer, ...base.layers], hostUsr: base.hostUsr };
       games.push(game);
       definition.levels.forEach((level, index) => {
         if (levels.has(level.user)) {
@@ -112,6 +121,12 @@ export class GameCatalog {
   }
 }
 
+/** What a game layer's hash takes of its base: its identity, and (in the game folder) its path to leave out. */
+function baseInputs(source: BaseSource, dir: string): { baseIdentity?: string; hashExclude?: string } {
+  if (source.kind === 'host') return {};
+  return { baseIdentity: source.identity, hashExclude: source.path };
+}
+
 /** Where a game's generated secrets are kept in the state dir. */
 export function secretsDir(stateDir: string, game: string): string {
   return join(stateDir, 'games', game);
@@ -125,6 +140,7 @@ function ensureSecrets(definition: GameDefinition, stateDir: string) {
 export interface GameStatus {
   dir: string;
   definition: GameDefinition;
+  base: BaseSource;
   /** The layer's directory; undefined until the first build has generated the game's secrets. */
   layer: string | undefined;
   built: boolean;
@@ -135,7 +151,9 @@ export interface GameStatus {
  * the layer its inputs name today and whether it exists. Throws ConfigError for a bad game.yaml.
  */
 export function inspectGame(dir: string, stateDir: string): GameStatus {
-  const definition = loadYamlFile(join(dir, GAME_FILE), gameSchema);
+  const file = join(dir, GAME_FILE);
+  const definition = loadYamlFile(file, gameSchema);
+  const base = resolveBase(definition, dir, file);
   const secrets = secretsDir(stateDir, definition.name);
   const saved = (name: string): Record<string, unknown> => {
     const file = join(secrets, name);
@@ -147,14 +165,14 @@ export function inspectGame(dir: string, stateDir: string): GameStatus {
   const privateKeys = new Map<string, string>();
   for (const level of definition.levels) {
     const password = level.password ?? savedPasswords[level.user];
-    if (password === undefined) return { dir, definition, layer: undefined, built: false };
+    if (password === undefined) return { dir, definition, base, layer: undefined, built: false };
     passwords.set(level.user, password);
     if (level.sshKey) {
       const key = savedKeys[level.user];
-      if (key === undefined) return { dir, definition, layer: undefined, built: false };
+      if (key === undefined) return { dir, definition, base, layer: undefined, built: false };
       privateKeys.set(level.user, key.private);
     }
   }
-  const layer = join(stateDir, 'layers', gameLayerName({ game: definition, dir, passwords, privateKeys }));
-  return { dir, definition, layer, built: existsSync(layer) };
+  const layer = join(stateDir, 'layers', gameLayerName({ game: definition, dir, passwords, privateKeys, ...baseInputs(base, dir) }));
+  return { dir, definition, base, layer, built: existsSync(layer) };
 }

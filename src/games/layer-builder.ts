@@ -143,7 +143,7 @@ async function writeLayer(root: string, { game, dir, passwords, privateKeys, pro
     if (f.directory) mkdirSync(path, { recursive: true });
     else if (f.compile !== undefined) {
       progress(`compiling ${f.compile} -> ${path.slice(root.length)}`);
-      compile(join(dir, f.compile), path);
+      compile(join(dir, f.compile), path, !base.hostUsr);
     }
     else if (f.source !== undefined) cpSync(join(dir, f.source), path);
     else writeFileSync(path, fill(f.content ?? ''));
@@ -196,9 +196,13 @@ function isRegularFile(path: string): boolean {
   }
 }
 
-function compile(source: string, output: string): void {
+/**
+ * The host's gcc. On a directory or image base the program is linked statically: the base's C
+ * library may differ from the host's, or be missing (build steps use the base's own compilers).
+ */
+function compile(source: string, output: string, linkStatically: boolean): void {
   try {
-    execFileSync('gcc', ['-O2', '-Wall', '-o', output, source], { stdio: ['ignore', 'pipe', 'pipe'] });
+    execFileSync('gcc', ['-O2', '-Wall', ...(linkStatically ? ['-static'] : []), '-o', output, source], { stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
     throw new WargateError('WG_ERR_LAYER_BUILD', `gcc ${source}: ${stderr || (err as Error).message}`, { cause: err });

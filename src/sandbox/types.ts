@@ -18,7 +18,7 @@ export interface SandboxSpec {
   /** Unique id, also the name of the sandbox's record in the state dir. */
   id: string;
   hostname: string;
-  /** Read-only layers, top first; the last one is the base skeleton. */
+  /** Read-only layers, top first: the game layer, then its base's (src/games/base-layers.ts). */
   layers: string[];
   /**
    * Bind the host's /usr read-only over the root: the game's base is the host's. False for a game
