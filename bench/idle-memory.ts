@@ -36,12 +36,26 @@ interface Snapshot {
   used: number;
   gatewayRss: number;
   clientRss: number;
+  /** The client's kernel-side cost that /proc shows: its page tables, and a kernel stack per thread. */
+  clientKernel: number;
   slabs: Map<string, number>;
+}
+
+/** x86_64's THREAD_SIZE: the kernel stack of every thread (KernelStack in /proc/meminfo). */
+const KERNEL_STACK_KB = 16;
+
+function threadsOf(pid: number): number {
+  try {
+    return Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+  } catch {
+    return NaN;
+  }
 }
 
 function snapshot(gatewayPid: number, clientPid: number): Snapshot {
   const mem = meminfo();
-  return { mem, used: usedKb(mem), gatewayRss: statusKb(gatewayPid, 'VmRSS'), clientRss: statusKb(clientPid, 'VmRSS'), slabs: slabKb() };
+  const clientKernel = statusKb(clientPid, 'VmPTE') + threadsOf(clientPid) * KERNEL_STACK_KB;
+  return { mem, used: usedKb(mem), gatewayRss: statusKb(gatewayPid, 'VmRSS'), clientRss: statusKb(clientPid, 'VmRSS'), clientKernel, slabs: slabKb() };
 }
 
 /** kB held by each kernel slab cache (slabs x pages per slab; /proc/slabinfo, root only). */
@@ -104,7 +118,7 @@ async function main(): Promise<void> {
     // The processes of the sandboxes: everything in their pid or mount namespaces, plus the
     // gateway's children on the host side: each sandbox's holder (sandbox-init, host namespaces) and
     // the pty relays (host pid namespace; once inside, also in the sandbox's mount namespace).
-    const relays = childrenOf(gw.proc.pid!).filter((pid) => ['pty-relay', 'wargate-sandbox'].includes(commOf(pid)));
+    const relays = childrenOf(gw.proc.pid!).filter((pid) => ['wargate-sandbox'].includes(commOf(pid)));
     const pids = [...new Set([...gatewaySandboxProcesses(gw), ...relays])];
     const total = { Rss: 0, Pss: 0, Private: 0, Pss_Anon: 0 };
     const byComm = new Map<string, { n: number; pss: number; priv: number }>();
@@ -132,6 +146,10 @@ async function main(): Promise<void> {
     console.log(`\nhost used memory (MemTotal - MemAvailable): ${f1(mb(before.used))} MB -> ${f1(mb(after.used))} MB`);
     console.log(`  delta used / session, raw                      ${f2(mb(dUsed) / n)} MB   (total ${f1(mb(dUsed))} MB)`);
     console.log(`  delta used / session, minus client RSS growth  ${f2(mb(dUsed - dClient) / n)} MB`);
+    // The client runs on this host only for the benchmark; in production it is the player's machine.
+    // Its threads (one per paramiko Transport) have kernel stacks and page tables of their own.
+    const dClientKernel = after.clientKernel - before.clientKernel;
+    console.log(`  delta used / session, minus the client's RSS, page tables and kernel stacks (${f1(dClientKernel / n)} kB / session)  ${f2(mb(dUsed - dClient - dClientKernel) / n)} MB`);
     console.log(`gateway VmRSS: ${f1(mb(before.gatewayRss))} MB -> ${f1(mb(after.gatewayRss))} MB, delta / session ${f2(mb(dGw) / n)} MB`);
     console.log(`client (one python, ${opened} paramiko Transports) VmRSS: ${f1(mb(before.clientRss))} MB -> ${f1(mb(after.clientRss))} MB, delta ${f1(mb(dClient))} MB (${f2(mb(dClient) / n)} MB / session)`);
     console.log(`CPU while idle (the 5 s settle): gateway ${cpuShare(cpuSeconds(gatewayPid), cpuBefore.gw)} % of a core, client ${cpuShare(cpuSeconds(client.pid!), cpuBefore.client)} % of a core`);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Compiles the small C helpers of src/sandbox (pty-relay, sandbox-exec, sandbox-init, sandbox-build) into dist/, next to the
-# compiled JavaScript. Every session keeps a few of them resident, so they are linked statically
+# Compiles the small C helpers of src/sandbox (sandbox-init, sandbox-spawn, sandbox-build) into dist/, next
+# to the compiled JavaScript. Every sandbox keeps two processes of sandbox-init resident, so they are linked statically
 # against musl: no loader, no shared-library mappings, and about 12 kB of private memory each where
 # static glibc costs some 45 (glibc's start-up writes to much of its own data). The seccomp policy is
 # compiled to BPF here, with libseccomp (src/sandbox/seccomp-policy.c), so no helper needs it at run time.
@@ -24,7 +24,6 @@ build() { # NAME SOURCE...
 }
 common=src/sandbox/helper-common.c
 enter="src/sandbox/sandbox-enter.c $common"
-build pty-relay src/sandbox/pty-relay.c src/sandbox/sandbox-launch.c $enter
-build sandbox-exec src/sandbox/sandbox-exec.c src/sandbox/sandbox-launch.c $enter
+build sandbox-spawn src/sandbox/sandbox-spawn.c src/sandbox/sandbox-launch.c $enter
 build sandbox-init src/sandbox/sandbox-init.c src/sandbox/sandbox-net.c src/sandbox/sandbox-root.c $common
 build sandbox-build src/sandbox/sandbox-build.c src/sandbox/sandbox-root.c $enter

@@ -2,11 +2,14 @@
 // and paramiko's direct-tcpip connect from the sandbox's own network namespace, `ssh -R` and
 // paramiko's tcpip-forward listen there, the host's loopback services and link-local addresses are
 // out of reach, and the gateway's own port on the sandbox's loopback leads back to the gateway.
+// Agent, X11 and unix-socket forwarding are refused with an answer (item 4).
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, connect, type AddressInfo, type Server } from 'node:net';
 import { test } from 'node:test';
+import ssh2 from 'ssh2';
 import { collect, paramiko, spawnSsh, ssh } from './helpers/clients.js';
+import { ssh2Exec, ssh2Login, ssh2Logout } from './helpers/real-clients.js';
 import type { TestGateway } from './helpers/gateway.js';
 import { sharedGateway } from './helpers/shared-gateway.js';
 
@@ -137,4 +140,38 @@ test('git over SSH from inside a sandbox: clone the game repository, and its pre
   assert.match(r.stdout, /^# The demo repository\n/);
   assert.match(r.stdout, /push=1\n/, `${r.stdout}\n${r.stderr}`);
   assert.match(r.stderr, /demo hook: refusing the push to refs\/heads\/main/);
+});
+
+test('agent forwarding, X11 and unix-socket forwarding are refused, each with an answer; the connection lives on', async () => {
+  const client = await ssh2Login(gw, 'level0');
+  // An agent on the client side that is never reached: the gateway refuses to forward it.
+  const agentClient = new ssh2.Client();
+  await new Promise<void>((resolve, reject) => {
+    agentClient.once('ready', resolve).once('error', reject);
+    agentClient.connect({ host: '127.0.0.1', port: gw.port, username: 'level0', password: gw.password('level0'), agent: '/nonexistent/agent.sock', agentForward: true });
+  });
+  try {
+    // ssh2's client asks with want-reply and reports a refusal as an error of the exec.
+    await assert.rejects(ssh2Exec(agentClient, 'true'), /agent forwarding/i);
+    await assert.rejects(ssh2Exec(client, 'true', { x11: true }), /X11/i);
+    // streamlocal-forward@openssh.com (ssh -R /path:...) and direct-streamlocal@openssh.com (ssh -L ...:/path).
+    await assert.rejects(
+      new Promise<void>((resolve, reject) => client.openssh_forwardInStreamLocal('/tmp/player.sock', (err) => (err ? reject(err) : resolve()))),
+      /Unable to bind|failed/i,
+    );
+    await assert.rejects(
+      new Promise<void>((resolve, reject) => client.openssh_forwardOutStreamLocal('/tmp/player.sock', (err) => (err ? reject(err) : resolve()))),
+      /open failed|prohibited|refused/i,
+    );
+    const alive = await ssh2Exec(client, 'echo alive; echo "agent=$SSH_AUTH_SOCK display=$DISPLAY"');
+    assert.equal(alive.stdout, 'alive\nagent= display=\n');
+  } finally {
+    await ssh2Logout(client);
+    await ssh2Logout(agentClient);
+  }
+  // OpenSSH's client: a refused -R for a socket path is a warning, the session runs on.
+  const r = await ssh(gw, 'level0', ['-R', '/tmp/player.sock:127.0.0.1:1', '--', 'echo alive']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'alive\n');
+  assert.match(r.stderr, /remote port forwarding failed for listen path \/tmp\/player\.sock/);
 });

@@ -151,7 +151,7 @@ test('hangup(): ends a terminal session and a command, and the sandbox lives on'
     cmd.hangup();
     await shell.exited; // the status of a hung-up terminal session goes nowhere: it only has to end
     assert.deepEqual(await cmd.exited, { signal: 'HUP', coreDumped: false });
-    // The login shell is gone (the relay exits only after it), and the sandbox lives on.
+    // The login shell is gone (its status came from PID 1, which reaped it), and the sandbox lives on.
     const after = await sb.spawn(spec("pgrep -c -f -- '^-bash'; echo alive"));
     after.stdin.end();
     assert.equal((await output(after)).out, '0\nalive\n');

@@ -29,7 +29,7 @@ export const ERRORS = {
   },
   WG_ERR_PROCESS_START: {
     player: 'The command could not be started.',
-    operator: 'Entering the sandbox (sandbox-exec or pty-relay) for a channel failed.',
+    operator: 'Entering the sandbox (sandbox-spawn) for a channel failed.',
   },
   WG_ERR_STATE_DIR: {
     player: 'The server is misconfigured.',

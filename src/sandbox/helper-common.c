@@ -10,9 +10,10 @@
 #include <unistd.h>
 
 const char *helper_name = "wargate";
+int helper_error_fd = STDERR_FILENO;
 
 void fail(const char *what) {
-    fprintf(stderr, "%s: %s: %s\n", helper_name, what, strerror(errno));
+    dprintf(helper_error_fd, "%s: %s: %s\n", helper_name, what, strerror(errno));
     exit(125);
 }
 
@@ -21,7 +22,7 @@ long number(const char *text, long max) {
     errno = 0;
     long n = strtol(text, &end, 10);
     if (errno || *end || end == text || n < 0 || n > max) {
-        fprintf(stderr, "%s: bad number \"%s\"\n", helper_name, text);
+        dprintf(helper_error_fd, "%s: bad number \"%s\"\n", helper_name, text);
         exit(125);
     }
     return n;

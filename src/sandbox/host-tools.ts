@@ -5,13 +5,12 @@ import { accessSync, constants } from 'node:fs';
 import { WargateError } from '../errors/catalog.js';
 import { SANDBOX_BUILD } from './build-sandbox.js';
 import { SANDBOX_INIT } from './namespace-backend.js';
-import { SANDBOX_EXEC } from './pipe-process.js';
-import { PTY_RELAY } from './pty-process.js';
+import { SANDBOX_SPAWN } from './sandbox-spawn.js';
 
 const BUILD = 'wargate itself: run "npm run build"';
 const TOOLS = [
   ['/bin/bash', 'bash'], ['/usr/lib/openssh/sftp-server', 'openssh-sftp-server'],
-  [SANDBOX_INIT, BUILD], [SANDBOX_EXEC, BUILD], [PTY_RELAY, BUILD], [SANDBOX_BUILD, BUILD],
+  [SANDBOX_INIT, BUILD], [SANDBOX_SPAWN, BUILD], [SANDBOX_BUILD, BUILD],
 ] as const;
 
 export function assertHostTools(): void {

@@ -1,6 +1,7 @@
 // The sandbox backend built on Linux namespaces: sandbox-init (a small C program of ours) makes the
-// namespaces, builds the root filesystem inside them and holds them; sandbox-exec or pty-relay (ours
-// too) start each player process in them as the level user, under a seccomp filter. It owns <stateDir>/sandboxes (one record per live sandbox) and <stateDir>/mnt (an empty
+// namespaces, builds the root filesystem inside them and holds them, and its PID 1 is the parent of
+// every player process; sandbox-spawn (ours too) starts each of them as the level user, under a
+// seccomp filter. It owns <stateDir>/sandboxes (one record per live sandbox) and <stateDir>/mnt (an empty
 // mount point that every sandbox mounts over in its own namespace). It never mounts on the host.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readlinkSync } from 'node:fs';
@@ -11,15 +12,17 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { WargateError } from '../errors/catalog.js';
+import { constants as osConstants } from 'node:os';
 import { spawnPipeProcess } from './pipe-process.js';
 import { signalProcess } from './procfs.js';
-import { spawnPtyProcess } from './pty-process.js';
+import { devptsOf, spawnPtyProcess } from './pty-process.js';
+import type { ProgramReaper } from './sandbox-spawn.js';
 import { SandboxRecords } from './records.js';
 import { detachHostMountsUnder } from './host-mounts.js';
 import { RelayServer } from './relay-server.js';
 import { SANDBOX_ROOT_ID } from './ids.js';
 import type { CgroupDriver, SandboxCgroup } from '../cgroup/types.js';
-import type { Peer, ProcessSpec, Sandbox, SandboxBackend, SandboxListener, SandboxProcess, SandboxSpec, SandboxStats } from './types.js';
+import type { ExitStatus, Peer, ProcessSpec, Sandbox, SandboxBackend, SandboxListener, SandboxProcess, SandboxSpec, SandboxStats } from './types.js';
 
 const START_TIMEOUT_MS = 10_000;
 /** How long a connect from inside a sandbox may take before the client is told it failed. */
@@ -81,7 +84,9 @@ export class NamespaceBackend implements SandboxBackend {
     try {
       const nsPid = await waitForReady(child);
       await this.records.write(spec.id, child.pid!);
-      const sandbox = new NamespaceSandbox(spec.id, child, nsPid, cgroup, this.relay, this.options.logger, () => this.forget(spec.id));
+      // Read now, before any player program runs in it (see pty-process.ts).
+      const devpts = devptsOf(nsPid);
+      const sandbox = new NamespaceSandbox(spec.id, child, nsPid, devpts, cgroup, this.relay, () => this.forget(spec.id));
       this.options.logger.info(
         {
           event: 'sandbox.start',
@@ -168,9 +173,15 @@ async function removeCgroup(cgroup: SandboxCgroup): Promise<void> {
   await cgroup.remove();
 }
 
-class NamespaceSandbox implements Sandbox {
+/** Signal numbers by name and back, for PID 1's lines ("exited PID signal 9") and requests. */
+const SIGNALS = osConstants.signals as Record<string, number>;
+const SIGNAL_NAMES = new Map(Object.entries(SIGNALS).map(([name, n]) => [n, name.replace(/^SIG/, '')]));
+
+class NamespaceSandbox implements Sandbox, ProgramReaper {
   readonly ended: Promise<void>;
   private gone = false;
+  /** Programs PID 1 watches for us, by their pid in the sandbox: who waits for each one's status. */
+  private readonly watched = new Map<number, (status: ExitStatus) => void>();
   /** The holder's request pipe (sandbox-net.c). */
   private readonly control: Writable;
   /** Relay tokens handed out for this sandbox, and the answers awaited for listen requests. */
@@ -180,24 +191,30 @@ class NamespaceSandbox implements Sandbox {
   constructor(
     readonly id: string,
     private readonly child: ChildProcess,
-    /** Host pid of the sandbox's PID 1, whose namespaces sandbox-exec and pty-relay enter. */
+    /** Host pid of the sandbox's PID 1, whose namespaces sandbox-spawn enters. */
     private readonly nsPid: number,
+    /** Its devpts instance (st_dev), where every terminal of the sandbox must come from. */
+    private readonly devpts: number,
     private readonly cgroup: SandboxCgroup,
     private readonly relay: RelayServer,
-    private readonly logger: Logger,
     onEnd: () => Promise<void>,
   ) {
     this.control = child.stdio[3] as Writable;
     this.control.on('error', () => {});
+    // The holder's answers and PID 1's reports share this pipe, a line each.
     createInterface({ input: child.stdout! }).on('line', (line) => {
       const [kind, token, ...rest] = line.split(' ');
       if (kind === 'listening' || kind === 'failed') this.answers.get(token)?.([kind, ...rest]);
+      else if (kind === 'exited') this.reaped(Number(token), rest);
     });
     // However the sandbox ends (destroy, or its PID 1 killed by OOM or by hand), the cgroup takes
     // what is left (host-side helpers included), then goes, then the record.
     this.ended = new Promise<void>((resolve) => {
       child.once('exit', () => {
         this.gone = true;
+        // Everything in the pid namespace died with its PID 1.
+        for (const settle of this.watched.values()) settle({ signal: 'KILL', coreDumped: false });
+        this.watched.clear();
         for (const token of this.tokens) relay.forget(token);
         for (const answer of this.answers.values()) answer(['failed', 'the sandbox has ended']);
         void removeCgroup(cgroup).finally(() => onEnd().then(resolve, resolve));
@@ -256,6 +273,30 @@ class NamespaceSandbox implements Sandbox {
     }
   }
 
+  watch(pid: number): Promise<ExitStatus> {
+    if (this.gone) return Promise.resolve({ signal: 'KILL', coreDumped: false });
+    return new Promise((resolve) => {
+      this.watched.set(pid, resolve);
+      this.child.stdin!.write(`watch ${pid}\n`);
+    });
+  }
+
+  kill(pid: number, signal: string): void {
+    const n = SIGNALS[`SIG${signal}`];
+    if (this.gone || n === undefined || !this.watched.has(pid)) return;
+    this.child.stdin!.write(`kill ${pid} ${n}\n`);
+  }
+
+  /** PID 1's "exited PID code N" or "exited PID signal N [core]". */
+  private reaped(pid: number, [how, value, core]: string[]): void {
+    const settle = this.watched.get(pid);
+    if (!settle) return;
+    this.watched.delete(pid);
+    const n = Number(value);
+    if (how === 'code') settle({ code: n });
+    else settle({ signal: SIGNAL_NAMES.get(n) ?? String(n), coreDumped: core === 'core' });
+  }
+
   stats(): SandboxStats {
     return this.cgroup.stats();
   }
@@ -267,7 +308,7 @@ class NamespaceSandbox implements Sandbox {
   async spawn(spec: ProcessSpec): Promise<SandboxProcess> {
     if (this.gone) throw new WargateError('WG_ERR_SANDBOX_GONE', `sandbox ${this.id} has ended`);
     const { user } = spec;
-    // Who runs inside; sandbox-exec and pty-relay set these ids themselves (and the seccomp filter).
+    // Who runs inside; sandbox-spawn sets these ids itself (and the seccomp filter).
     const ids = { uid: user.uid, gid: user.gid, groups: [user.gid, ...user.groups.filter((g) => g !== user.gid)] };
     const env: Record<string, string> = {
       ...spec.env,
@@ -283,13 +324,7 @@ class NamespaceSandbox implements Sandbox {
     };
     if (spec.pty) env.TERM = spec.pty.term;
     if (!spec.pty) return spawnPipeProcess(this.nsPid, ids, env);
-    return spawnPtyProcess(env, {
-      nsPid: this.nsPid,
-      user: ids,
-      size: spec.pty,
-      onRelayError: (message) =>
-        this.logger.error({ event: 'pty.relay_failed', code: 'WG_ERR_PROCESS_START', sandbox: this.id, message }, 'pty relay failed'),
-    });
+    return spawnPtyProcess(env, { nsPid: this.nsPid, devpts: this.devpts, user: ids, size: spec.pty, reaper: this });
   }
 
   async destroy(): Promise<void> {

@@ -1,5 +1,6 @@
 // Small readers of /proc used to identify processes wargate started (pid plus start time, so a
-// recycled pid is never mistaken for ours) and to find a process's children.
+// recycled pid is never mistaken for ours), to find a process's children, and a signal that
+// tolerates a process already gone.
 import { readFileSync, readdirSync } from 'node:fs';
 
 interface ProcStat {
@@ -24,7 +25,7 @@ export function processStartTime(pid: number): number | undefined {
   return readStat(pid)?.startTime;
 }
 
-/** Host pids of the direct children of `pid` (a scan of /proc: for rare events only). */
+/** Host pids of the direct children of `pid` (a scan of /proc: for rare events and tests only). */
 export function childrenOf(pid: number): number[] {
   const children: number[] = [];
   for (const entry of readdirSync('/proc')) {
@@ -43,18 +44,4 @@ export function signalProcess(pid: number, signal: NodeJS.Signals | number): boo
     if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
     throw err;
   }
-}
-
-/**
- * Hangs up the in-sandbox side of a host-side sandbox-exec: SIGHUP to its children now and every 100 ms
- * until `ended` settles. One signal is not enough: a child that is still starting (not yet forked,
- * or with SIGHUP still ignored on its way to the program) would miss it.
- */
-export function hangUpChildren(pid: number, ended: Promise<unknown>): void {
-  const hup = () => {
-    for (const child of childrenOf(pid)) signalProcess(child, 'SIGHUP');
-  };
-  hup();
-  const timer = setInterval(hup, 100).unref();
-  void ended.finally(() => clearInterval(timer));
 }

@@ -6,14 +6,11 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <linux/filter.h>
@@ -96,20 +93,4 @@ void become_user(uid_t uid, gid_t gid, const char *groups) {
         errno = EPERM;
         fail("dropping root");
     }
-}
-
-void pass_on_status(int status) {
-    if (WIFSIGNALED(status)) {
-        int sig = WTERMSIG(status);
-        /* Dying of the same signal must never leave a core file on the host. */
-        struct rlimit no_core = {0, 0};
-        setrlimit(RLIMIT_CORE, &no_core);
-        signal(sig, SIG_DFL);
-        sigset_t all;
-        sigfillset(&all);
-        sigprocmask(SIG_UNBLOCK, &all, NULL);
-        raise(sig);
-        exit(128 + sig);
-    }
-    exit(WEXITSTATUS(status));
 }

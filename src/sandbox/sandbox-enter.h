@@ -1,5 +1,5 @@
 /* Entering a sandbox from the host side and becoming its level user (sandbox-enter.c), for
- * pty-relay.c and sandbox-exec.c. */
+ * sandbox-spawn.c. */
 #pragma once
 #include <sys/types.h>
 
@@ -14,5 +14,3 @@ void join_user_namespace(void);
 void restrict_syscalls(void);
 /* Becomes the level user: supplementary groups from "G1,G2,..." (may be empty), gid, uid. */
 void become_user(uid_t uid, gid_t gid, const char *groups);
-/* Ends the caller as the child ended: its exit code, or death by the same signal (no core file). */
-void pass_on_status(int status) __attribute__((noreturn));

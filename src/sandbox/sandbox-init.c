@@ -21,9 +21,10 @@
  *   -> hostname -> lo up -> pivot_root, the host's root detached -> its user namespace, whose ids
  *   the holder maps (WG_ROOT_ID). Then it prints "ready HOSTPID"
  *   and reads fd 0, a pipe whose only writer is the gateway, until end of file: when the gateway
- *   closes it (session end) or dies, PID 1 exits and the kernel kills the rest. SIGCHLD is ignored,
- *   so the kernel reaps the orphans that land on PID 1. Every mount lives in PID 1's private mount
- *   namespace and vanishes with it: nothing is ever mounted on the host.
+ *   closes it (session end) or dies, PID 1 exits and the kernel kills the rest. Meanwhile it is the
+ *   parent of the player programs (see serve_lifeline): it reaps them and every orphan, and tells
+ *   the gateway the exit status of each program it watches. Every mount lives in PID 1's private
+ *   mount namespace and vanishes with it: nothing is ever mounted on the host.
  *
  * Parameters come in the environment, so the command line a player can read from /proc/1/cmdline
  * holds no host path: WG_CGROUP_PROCS (cgroup.procs files, ':'-separated), WG_MNT (an empty host
@@ -35,6 +36,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -42,6 +44,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -84,6 +87,108 @@ static unsigned long root_id;
 
 /* Sync between PID 1 and the holder: PID 1 has made its user namespace / the holder has mapped it. */
 static int made_userns[2], mapped_userns[2];
+
+/*
+ * PID 1's second job, after building the sandbox: the parent of every player program. sandbox-spawn
+ * forks each program into the sandbox and exits, so the program is reparented here. PID 1 reaps it
+ * (and every orphan: nothing stays a zombie) and, for the programs the gateway watches, writes their
+ * exact status to the gateway: "exited PID code N" or "exited PID signal N" (pids in the sandbox's
+ * pid namespace; "signal N core" when it dumped core). The gateway's lifeline (fd 0) carries
+ * "watch PID" and "kill PID SIGNAL" lines; at its end of file PID 1 exits, and the kernel kills the
+ * rest of the sandbox. A program may end before its watch arrives: the latest statuses of unwatched
+ * programs are kept for that.
+ */
+#define MAX_WATCHED 256
+#define RECENT 256
+
+static pid_t watched[MAX_WATCHED];
+static struct { pid_t pid; int status; } recent[RECENT];
+static unsigned recent_next;
+
+static void report(pid_t pid, int status) {
+    char line[64];
+    int len;
+    if (WIFSIGNALED(status)) len = snprintf(line, sizeof line, "exited %d signal %d%s\n", pid, WTERMSIG(status), WCOREDUMP(status) ? " core" : "");
+    else len = snprintf(line, sizeof line, "exited %d code %d\n", pid, WEXITSTATUS(status));
+    /* One write of a short line: atomic on the pipe the holder writes its answers to as well. */
+    if (write(STDOUT_FILENO, line, (size_t)len) < 0) { /* the gateway is gone: so is the sandbox, soon */ }
+}
+
+static int watched_slot(pid_t pid) {
+    for (int i = 0; i < MAX_WATCHED; i++)
+        if (watched[i] == pid) return i;
+    return -1;
+}
+
+static void reap(void) {
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        int slot = watched_slot(pid);
+        if (slot >= 0) {
+            watched[slot] = 0;
+            report(pid, status);
+        } else {
+            recent[recent_next % RECENT].pid = pid;
+            recent[recent_next % RECENT].status = status;
+            recent_next++;
+        }
+    }
+}
+
+static void watch(pid_t pid) {
+    reap();
+    for (unsigned i = 0; i < RECENT; i++) {
+        if (recent[i].pid == pid) {
+            recent[i].pid = 0;
+            return report(pid, recent[i].status);
+        }
+    }
+    /* Not one of PID 1's children (any more): its status is lost, the gateway must not wait. */
+    if (kill(pid, 0) != 0 || watched_slot(0) < 0) return report(pid, 255 << 8); /* as an exit code of 255 */
+    watched[watched_slot(0)] = pid;
+}
+
+static void command(char *line) {
+    char verb[8];
+    int pid, sig;
+    if (sscanf(line, "watch %d", &pid) == 1 && pid > 1) return watch(pid);
+    /* Only to a watched program: never PID 1 itself, never a pid the gateway did not start. */
+    if (sscanf(line, "%7s %d %d", verb, &pid, &sig) == 3 && strcmp(verb, "kill") == 0 && pid > 1 && sig > 0 && sig < 65 && watched_slot(pid) >= 0) kill(pid, sig);
+}
+
+static void serve_lifeline(int sigfd) {
+    char buf[4096];
+    size_t len = 0;
+    for (;;) {
+        struct pollfd p[2] = {{.fd = STDIN_FILENO, .events = POLLIN}, {.fd = sigfd, .events = POLLIN}};
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            _exit(125);
+        }
+        if (p[1].revents) {
+            struct signalfd_siginfo si;
+            while (read(sigfd, &si, sizeof si) == sizeof si) {}
+            reap();
+        }
+        if (p[0].revents) {
+            ssize_t n = read(STDIN_FILENO, buf + len, sizeof buf - 1 - len);
+            if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) _exit(0);
+            if (n < 0) continue;
+            len += (size_t)n;
+            buf[len] = 0;
+            char *start = buf, *nl;
+            while ((nl = strchr(start, '\n')) != NULL) {
+                *nl = 0;
+                command(start);
+                start = nl + 1;
+            }
+            len -= (size_t)(start - buf);
+            memmove(buf, start, len);
+            if (len == sizeof buf - 1) len = 0; /* an overlong line is dropped */
+        }
+    }
+}
 
 /* PID 1: never returns. */
 static void run_init(void) {
@@ -159,22 +264,24 @@ static void run_init(void) {
     /* PID 1 shows as root inside, not as the unmapped host root (nobody). */
     if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0) fail("root of the user namespace");
 
-    /* With SIGCHLD ignored, the kernel reaps every orphan that ends up under PID 1. */
-    signal(SIGCHLD, SIG_IGN);
+    /* The gateway opens terminals as /proc/PID1/cwd/ptmx: the sandbox's own devpts instance. */
+    if (chdir("/dev/pts") != 0) fail("/dev/pts");
+
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    if (sigprocmask(SIG_BLOCK, &chld, NULL) != 0) fail("sigprocmask");
+    int sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sigfd < 0) fail("signalfd");
 
     snprintf(data, sizeof data, "ready %s\n", self);
     if (write(STDOUT_FILENO, data, strlen(data)) < 0) exit(125);
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null >= 0) {
-        dup2(null, STDOUT_FILENO);
         dup2(null, STDERR_FILENO);
         close(null);
     }
-    char buf[256];
-    for (;;) {
-        ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
-        if (n == 0 || (n < 0 && errno != EINTR)) _exit(0);
-    }
+    serve_lifeline(sigfd);
 }
 
 int main(int argc, char **argv) {

@@ -1,5 +1,5 @@
 /* The last step of every player process, after the helper has become the level user
- * (sandbox-launch.c), for pty-relay.c and sandbox-exec.c. */
+ * (sandbox-launch.c), for sandbox-spawn.c. */
 #pragma once
 
 /* For a terminal session: makes the caller the leader of a new session with its stdin (a terminal)
