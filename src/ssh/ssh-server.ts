@@ -187,9 +187,9 @@ function onConnection(client: Connection, info: ssh2.ClientInfo, { authenticator
     };
     handleSessionChannel(counted, session, session.log);
   });
-  // Port forwarding happens inside the sandbox (forwarding.ts); unix-socket forwarding is refused.
+  // Port forwarding happens inside the sandbox (forwarding.ts). Unix-socket forwarding has no listener:
+  // ssh2 then answers direct-streamlocal opens "administratively prohibited", as sshd does with it disabled.
   client.on('tcpip', (accept, reject, info) => (session ? handleDirectTcpip(accept, reject, info, session) : reject()));
-  client.on('openssh.streamlocal', (_accept, reject) => reject());
   client.on('request', (accept, reject, name, info) => {
     if (!session || !forwards?.handle(name, info as ssh2.TcpipBindInfo, accept, reject)) reject?.();
   });

@@ -160,7 +160,7 @@ export async function ssh2Login(gw: TestGateway, user: string): Promise<ssh2.Cli
   await new Promise<void>((resolve, reject) => {
     client.once('ready', resolve);
     client.once('error', reject);
-    client.connect({ host: '127.0.0.1', port: gw.port, username: user, password: gw.password(user), readyTimeout: 20_000 });
+    client.connect({ host: '127.0.0.1', port: gw.port, username: user, password: gw.password(user), readyTimeout: 20_000, strictVendor: false });
   });
   client.on('error', () => {});
   return client;
