@@ -199,6 +199,67 @@ export const serviceSchema = z
   })
   .strict();
 
+/**
+ * Limits of one connection's sandbox on a per-connection challenge port, close to what CTF jails
+ * (nsjail's listen mode, kCTF) give a connection: seconds of CPU, megabytes of memory, a handful of
+ * processes, and a wall-clock end.
+ */
+export const DEFAULT_CHALLENGE_LIMITS = {
+  /** The connection and its sandbox end this long after the connect, whatever the handler does. */
+  wallSeconds: 300,
+  /** CPU seconds of each process (RLIMIT_CPU): SIGXCPU, then SIGKILL a second later. */
+  cpuSeconds: 10,
+  memory: '64m',
+  pids: 16,
+  cpuWeight: 100,
+  writableSize: '16m',
+  writableInodes: 4096,
+};
+
+export const DEFAULT_CHALLENGE_CAPS = { maxConnections: 100, maxPerAddress: 8 };
+
+const portNumber = z.number().int().min(1, 'a port from 1 to 65535').max(65535, 'a port from 1 to 65535');
+
+/**
+ * A network-facing challenge (src/challenges/): a public TCP port of the gateway that players reach
+ * from anywhere (`nc host 5842`). per-connection: each connection gets a fresh sandbox of the game's
+ * layer with `command` as `level`, the connection as its stdin and stdout, gone when either ends (as
+ * nsjail's listen mode). daemon: one `command` for the game, in a sandbox of its own whose network
+ * is its loopback alone, supervised and restarted with backoff; it binds 127.0.0.1:PORT itself and
+ * the gateway relays each connection to it.
+ */
+export const challengeSchema = z
+  .object({
+    port: portNumber,
+    /** The address to listen on; default: the server's `challenges.host`. */
+    address: z.string().min(1).optional(),
+    mode: z.enum(['per-connection', 'daemon']),
+    /** The level user the command runs as, with /bin/sh -c; CHALLENGE_PORT holds the port. */
+    level: unixName,
+    command: z.string().min(1).max(4096),
+    /** Where the handler's stderr goes: to the player with its stdout, or nowhere. */
+    stderr: z.enum(['connection', 'discard']).default('discard'),
+    /** One connection's sandbox (per-connection), or the daemon's (memory, pids, cpuWeight, writable*). */
+    limits: z
+      .object({
+        wallSeconds: z.number().int().min(1).max(86_400),
+        cpuSeconds: z.number().int().min(1).max(86_400),
+        memory: size,
+        pids: z.number().int().min(4).max(100_000),
+        cpuWeight: z.number().int().min(1).max(10_000),
+        writableSize: size,
+        writableInodes: z.number().int().min(64).max(10_000_000),
+      })
+      .partial()
+      .strict()
+      .default({})
+      .transform((given) => ({ ...DEFAULT_CHALLENGE_LIMITS, ...given })),
+    /** Connections at once on this port, in all and from one address (an IPv6 /64); beyond, a one-line refusal. */
+    maxConnections: z.number().int().min(1).max(100_000).default(DEFAULT_CHALLENGE_CAPS.maxConnections),
+    maxPerAddress: z.number().int().min(1).max(100_000).default(DEFAULT_CHALLENGE_CAPS.maxPerAddress),
+  })
+  .strict();
+
 /** One authorized_keys line: "ssh-ed25519 AAAA... comment". */
 const publicKeyLine = z.string().refine((line) => !(ssh2.utils.parseKey(line) instanceof Error), 'an SSH public key ("ssh-ed25519 AAAA...")');
 
@@ -244,6 +305,8 @@ export const gameSchema = z
     cron: z.array(cronJobSchema).default([]),
     /** Services on localhost inside every sandbox of the game (see serviceSchema). */
     services: z.array(serviceSchema).default([]),
+    /** Public TCP ports served from sandboxes of the game (see challengeSchema). */
+    challenges: z.array(challengeSchema).default([]),
     /** Overrides of the server's sandbox limits for this game. */
     limits: gameLimitsSchema.default({}),
     /** The system under the game layer (see baseSchema); omitted: the host's. */
@@ -297,6 +360,16 @@ export const gameSchema = z
         }
         portOwner.set(port, j);
       }
+    });
+    const challengePorts = new Map<string, number>();
+    game.challenges.forEach((challenge, j) => {
+      if (!seenUsers.has(challenge.level)) {
+        ctx.addIssue({ code: 'custom', path: ['challenges', j, 'level'], message: `"${challenge.level}" is not a level user of this game` });
+      }
+      const key = `${challenge.address ?? ''}:${challenge.port}`;
+      const other = challengePorts.get(key);
+      if (other !== undefined) ctx.addIssue({ code: 'custom', path: ['challenges', j, 'port'], message: `port ${challenge.port} is already served by challenges.${other}` });
+      challengePorts.set(key, j);
     });
     game.files.forEach((f, j) => {
       if (!f.path.startsWith('/') || f.path.split('/').includes('..')) {
@@ -385,6 +458,16 @@ export const serverConfigSchema = z
       })
       .strict()
       .default(DEFAULT_PREAUTH),
+    /** The games' public challenge ports (see challengeSchema). */
+    challenges: z
+      .object({
+        /** Where challenge ports listen unless a challenge names its own address. */
+        host: z.string().min(1).default('0.0.0.0'),
+        /** Added to every challenge's port (several gateways on one host, tests). */
+        portOffset: z.number().int().min(0).max(65_534).default(0),
+      })
+      .strict()
+      .default({ host: '0.0.0.0', portOffset: 0 }),
     /** The reaper removes what no live session owns, at start and then this often. */
     reaper: z
       .object({ intervalSeconds: z.number().positive().max(3600).default(5) })
@@ -406,6 +489,7 @@ export type CronJob = z.infer<typeof cronJobSchema>;
 export type BuildStep = z.infer<typeof buildStepSchema>;
 export type BaseSpec = z.infer<typeof baseSchema>;
 export type ServiceSpec = z.infer<typeof serviceSchema>;
+export type ChallengeSpec = z.infer<typeof challengeSchema>;
 export type RepositorySpec = z.infer<typeof repositorySchema>;
 export type FileSpec = z.infer<typeof fileSchema>;
 export type LevelDefinition = z.infer<typeof levelSchema>;

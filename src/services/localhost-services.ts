@@ -3,20 +3,17 @@
 // runs no process for them), the per-connection handlers it starts in that player's own sandbox,
 // and each daemon with its own sandbox and supervision. It never runs a handler as root or on the
 // host, and never logs what passes through a connection.
-import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
-import { parseSize, servicePorts, type SandboxLimits, type ServiceSpec } from '../config/schema.js';
+import { servicePorts, type SandboxLimits, type ServiceSpec } from '../config/schema.js';
 import { errorCode, WargateError } from '../errors/catalog.js';
 import type { Game, Level } from '../games/catalog.js';
-import type { ExitStatus, Sandbox, SandboxBackend, SandboxProcess, SandboxUser } from '../sandbox/types.js';
+import type { Sandbox, SandboxBackend, SandboxProcess, SandboxUser } from '../sandbox/types.js';
 import { DEFAULT_PATH } from '../session/environment.js';
 import { RestartBackoff, type BackoffPolicy, DAEMON_BACKOFF } from './restart-backoff.js';
+import { SupervisedDaemon } from './supervised-daemon.js';
 import { loadOrCreateCertificate, secureContextOf } from './tls-certificate.js';
-
-/** A daemon's environment: only what a handler needs to find programs. */
-const DAEMON_PATH = '/usr/bin:/bin';
 
 export interface ServicesDeps {
   games: readonly Game[];
@@ -71,8 +68,15 @@ export class LocalhostServices {
       const { definition } = entry.game;
       if (entry.spec.tls) entry.tls = secureContextOf(await loadOrCreateCertificate(stateDir, definition.name, definition.hostname));
       if (entry.spec.mode === 'daemon') {
-        const limits = { ...this.deps.limits, ...definition.limits };
-        entry.daemon = new SupervisedDaemon(entry, this.deps.backend, limits, logger, new RestartBackoff(this.deps.backoff ?? DAEMON_BACKOFF));
+        const daemon = {
+          game: entry.game,
+          user: entry.user,
+          command: entry.spec.command,
+          limits: { ...this.deps.limits, ...definition.limits },
+          event: 'service',
+          fields: { game: definition.name, service: entry.index, port: entry.spec.port },
+        };
+        entry.daemon = new SupervisedDaemon(daemon, this.deps.backend, logger, new RestartBackoff(this.deps.backoff ?? DAEMON_BACKOFF));
         await entry.daemon.start();
       }
       logger.info({ event: 'service.ready', game: definition.name, service: entry.index, port: entry.spec.port, mode: entry.spec.mode, tls: !!entry.spec.tls }, 'service ready');
@@ -116,7 +120,7 @@ export class LocalhostServices {
 
   private handle(entry: ServiceEntry, sandbox: Sandbox, port: number, socket: Duplex, log: Logger): void {
     const started = performance.now();
-    const connected = entry.daemon ? entry.daemon.connect(port) : runHandler(entry, sandbox, port);
+    const connected = entry.daemon ? connectDaemon(entry.daemon, port) : runHandler(entry, sandbox, port);
     connected.then(
       (peer) => {
         log.debug({ event: 'service.connection', service: entry.index, port, ms: Math.round(performance.now() - started) }, 'service connection');
@@ -152,6 +156,13 @@ function splice(socket: Duplex, peer: ServicePeer): void {
   socket.once('close', () => peer.close());
 }
 
+async function connectDaemon(daemon: SupervisedDaemon, port: number): Promise<ServicePeer> {
+  const socket = await daemon.connect(port);
+  socket.on('error', () => {});
+  halfOpen(socket);
+  return { readable: socket, writable: socket, close: () => socket.destroy() };
+}
+
 /** inetd-style: `command` in the player's own sandbox as the service's level, the connection as its stdin and stdout. */
 async function runHandler(entry: ServiceEntry, sandbox: Sandbox, port: number): Promise<ServicePeer> {
   const proc: SandboxProcess = await sandbox.spawn({
@@ -173,107 +184,3 @@ async function runHandler(entry: ServiceEntry, sandbox: Sandbox, port: number): 
     },
   };
 }
-
-/**
- * One daemon of a game: its own sandbox (made as a session's would be), the command in it as the
- * level user, restarted with backoff when it exits, each exit logged (service.crashed). stop()
- * ends it with its sandbox.
- */
-class SupervisedDaemon {
-  private sandbox: Sandbox | undefined;
-  private sandboxEnded = false;
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
-  private runs = 0;
-
-  constructor(
-    private readonly entry: ServiceEntry,
-    private readonly backend: SandboxBackend,
-    private readonly limits: SandboxLimits,
-    private readonly logger: Logger,
-    private readonly backoff: RestartBackoff,
-  ) {}
-
-  private get fields() {
-    return { game: this.entry.game.definition.name, service: this.entry.index, port: this.entry.spec.port };
-  }
-
-  async start(): Promise<void> {
-    if (this.stopped) return;
-    const started = Date.now();
-    let proc: SandboxProcess;
-    try {
-      const sandbox = await this.ensureSandbox();
-      proc = await sandbox.spawn({ user: this.entry.user, command: this.entry.spec.command, env: { PATH: DAEMON_PATH } });
-    } catch (err) {
-      if (this.stopped) return;
-      this.logger.error({ event: 'service.start_failed', ...this.fields, code: errorCode(err), message: (err as Error).message }, 'daemon did not start');
-      return this.restartLater(Date.now() - started);
-    }
-    this.runs++;
-    proc.stdin.end();
-    const output = (stream: 'stdout' | 'stderr') => (data: Buffer) =>
-      this.logger.debug({ event: 'service.output', ...this.fields, stream, text: data.toString('utf8', 0, Math.min(data.length, 512)) }, 'daemon output');
-    proc.stdout.on('data', output('stdout'));
-    proc.stderr?.on('data', output('stderr'));
-    this.logger.info({ event: 'service.started', ...this.fields, run: this.runs, sandbox: this.sandbox!.id }, 'daemon started');
-    void proc.exited.then((status) => {
-      if (this.stopped) return;
-      const upMs = Date.now() - started;
-      this.logger.warn({ event: 'service.crashed', ...this.fields, run: this.runs, status: describe(status), upMs }, 'daemon exited');
-      this.restartLater(upMs);
-    });
-  }
-
-  private restartLater(upMs: number): void {
-    if (this.stopped) return;
-    const inMs = this.backoff.next(upMs);
-    this.logger.info({ event: 'service.restart', ...this.fields, inMs }, 'daemon restarts after a pause');
-    this.timer = setTimeout(() => void this.start(), inMs);
-  }
-
-  /** The daemon's sandbox, made again if it ended (its PID 1 killed by hand or by the OOM killer). */
-  private async ensureSandbox(): Promise<Sandbox> {
-    if (this.sandbox && !this.sandboxEnded) return this.sandbox;
-    const { game } = this.entry;
-    const sandbox = await this.backend.create({
-      id: randomBytes(8).toString('hex'),
-      hostname: game.definition.hostname,
-      layers: game.layers,
-      hostUsr: game.hostUsr,
-      limits: {
-        memoryBytes: parseSize(this.limits.memory),
-        pids: this.limits.pids,
-        cpuWeight: this.limits.cpuWeight,
-        writableSize: this.limits.writableSize,
-        writableInodes: this.limits.writableInodes,
-      },
-    });
-    this.sandbox = sandbox;
-    this.sandboxEnded = false;
-    void sandbox.ended.then(() => {
-      if (this.sandbox === sandbox) this.sandboxEnded = true;
-    });
-    // stop() may have come while it was being made.
-    if (this.stopped) await sandbox.destroy();
-    return sandbox;
-  }
-
-  /** A connection to the daemon from inside its own sandbox's network namespace. */
-  async connect(port: number): Promise<ServicePeer> {
-    if (!this.sandbox || this.stopped) throw new WargateError('WG_ERR_FORWARD', 'the daemon is not running');
-    const socket = await this.sandbox.connect('127.0.0.1', port);
-    socket.on('error', () => {});
-    halfOpen(socket);
-    return { readable: socket, writable: socket, close: () => socket.destroy() };
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.sandbox?.destroy();
-    this.logger.info({ event: 'service.stopped', ...this.fields }, 'daemon stopped');
-  }
-}
-
-const describe = (status: ExitStatus) => ('code' in status ? `exit ${status.code}` : `signal ${status.signal}`);
