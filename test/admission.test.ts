@@ -51,9 +51,10 @@ describe('Admission (counting only)', () => {
     assert.equal(a.addresses, 0);
   });
 
-  test('an IPv4 client of a dual-stack listener counts as its IPv4 address', () => {
+  test('an IPv4 client of a dual-stack listener counts as its IPv4 address, an IPv6 one by its /64', () => {
     assert.equal(addressKey('::ffff:192.0.2.7'), '192.0.2.7');
-    assert.equal(addressKey('2001:DB8::1'), '2001:db8::1');
+    assert.equal(addressKey('2001:DB8::1'), '2001:db8:0:0::/64');
+    assert.equal(addressKey('2001:db8:0:0:ffff::2'), addressKey('2001:db8::1'), 'one /64 is one address');
     const a = new Admission({ maxSandboxes: 10, maxPerAddress: 1 });
     a.admit('192.0.2.7');
     assert.throws(() => a.admit('::ffff:192.0.2.7'), refusedWith('WG_ERR_TOO_MANY_FROM_ADDRESS'));

@@ -1,5 +1,6 @@
 // `wargate sessions` for people: one aligned row per session. Times are the CLI's local time;
-// IDLE is the time since the player's last input. Machines read --json instead.
+// IDLE is the time since the player's last input; a challenge connection's LEVEL names its port.
+// Machines read --json instead.
 import type { SessionInfo } from '../session/connection-session.js';
 
 const COLUMNS = ['ID', 'GAME', 'LEVEL', 'CLIENT', 'STARTED', 'IDLE', 'ATTACHED', 'MEMORY', 'PIDS'];
@@ -9,8 +10,8 @@ export function sessionTable(sessions: SessionInfo[], now = new Date()): string 
   const rows = sessions.map((s) => [
     s.id,
     s.game,
-    s.level,
-    s.client.address.includes(':') ? `[${s.client.address}]:${s.client.port}` : `${s.client.address}:${s.client.port}`,
+    s.challengePort === undefined ? s.level : `${s.level} (port ${s.challengePort})`,
+    clientColumn(s.client),
     localTime(new Date(s.startedAt)),
     duration(now.getTime() - new Date(s.lastActivity).getTime()),
     s.attached ? 'yes' : 'no',
@@ -19,6 +20,12 @@ export function sessionTable(sessions: SessionInfo[], now = new Date()): string 
   ]);
   const widths = COLUMNS.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i].length)));
   return [COLUMNS, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd() + '\n').join('');
+}
+
+/** 192.0.2.7:51000, [2001:db8::1]:51000; a challenge's daemon, which has no client: "daemon". */
+function clientColumn({ address, port }: SessionInfo['client']): string {
+  if (port === 0) return address;
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
 function localTime(d: Date): string {

@@ -17,6 +17,8 @@ export interface CheckTarget {
 export interface CheckOptions {
   host: string;
   port: number;
+  /** The server's challenges.portOffset: solvers of challenge levels add it to the declared ports. */
+  portOffset: number;
   stateDir: string;
   /** Only this level (index or user name). */
   level?: string;
@@ -60,6 +62,7 @@ export async function checkGames(targets: CheckTarget[], options: CheckOptions):
           cwd: target.dir,
           host: options.host,
           port: options.port,
+          portOffset: options.portOffset,
           user: level.user,
           password: passwords.get(level.user) ?? '',
           timeoutMs: options.timeoutMs,

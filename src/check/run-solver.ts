@@ -11,6 +11,7 @@ export interface SolverInput {
   cwd: string;
   host: string;
   port: number;
+  portOffset: number;
   user: string;
   password: string;
   timeoutMs: number;
@@ -43,6 +44,7 @@ export function runSolver(input: SolverInput): Promise<SolverOutcome> {
         PYTHONDONTWRITEBYTECODE: '1',
         WG_HOST: input.host,
         WG_PORT: String(input.port),
+        WG_PORT_OFFSET: String(input.portOffset),
         WG_USER: input.user,
         WG_PASSWORD: input.password,
       },

@@ -79,6 +79,7 @@ export async function buildCommand(sources: GameSources, names: string[]): Promi
 export interface CheckCommandOptions {
   host: string;
   port: number;
+  portOffset: number;
   level?: string;
   json?: boolean;
   timeoutSeconds: number;
@@ -90,6 +91,7 @@ export async function checkCommand(sources: GameSources, names: string[], opts: 
   const results: LevelResult[] = await checkGames(targets, {
     host: opts.host,
     port: opts.port,
+    portOffset: opts.portOffset,
     stateDir: sources.stateDir,
     level: opts.level,
     timeoutMs: opts.timeoutSeconds * 1000,

@@ -107,11 +107,11 @@ function withGameOptions(command: Command): Command {
 
 type GameOptions = { config?: string; stateDir?: string; games?: string[] };
 
-function gameSources(opts: GameOptions): GameSources & { port?: number } {
+function gameSources(opts: GameOptions): GameSources & { port?: number; portOffset?: number } {
   if (opts.config) {
     const file = resolve(opts.config);
     const config = loadYamlFile(file, serverConfigSchema);
-    return { stateDir: config.stateDir, gameDirs: config.games.map((g) => resolve(dirname(file), g)), port: config.listen.port || undefined };
+    return { stateDir: config.stateDir, gameDirs: config.games.map((g) => resolve(dirname(file), g)), port: config.listen.port || undefined, portOffset: config.challenges.portOffset };
   }
   return { stateDir: resolve(opts.stateDir ?? '/var/lib/wargate'), gameDirs: (opts.games ?? [DEMO_GAME]).map((g) => resolve(g)) };
 }
@@ -136,6 +136,7 @@ withGameOptions(program.command('check'))
   .option('--level <n>', 'only this level (index or user name)')
   .option('--host <address>', "the gateway's address", '127.0.0.1')
   .option('-p, --port <port>', "the gateway's port (default: the config's, or 2220)", port)
+  .option('--port-offset <n>', "added to the games' challenge ports (default: the config's challenges.portOffset, or 0)", port)
   // 120 s: a solver that waits for a cron job's next tick (the demo's run every 60 s) needs more than a minute.
   .option('--timeout <seconds>', 'deadline of each solver', (v) => {
     const n = Number(v);
@@ -144,11 +145,12 @@ withGameOptions(program.command('check'))
   }, 120)
   .addOption(new Option('--json', 'print one JSON document').conflicts('tap'))
   .option('--tap', 'print TAP version 13 (the default)')
-  .action(async (game: string | undefined, opts: GameOptions & { level?: string; host: string; port?: number; timeout: number; json?: boolean }) => {
+  .action(async (game: string | undefined, opts: GameOptions & { level?: string; host: string; port?: number; portOffset?: number; timeout: number; json?: boolean }) => {
     const sources = gameSources(opts);
     process.exitCode = await checkCommand(sources, game ? [game] : [], {
       host: opts.host,
       port: opts.port ?? sources.port ?? 2220,
+      portOffset: opts.portOffset ?? sources.portOffset ?? 0,
       level: opts.level,
       json: opts.json,
       timeoutSeconds: opts.timeout,

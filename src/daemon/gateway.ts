@@ -21,6 +21,7 @@ import type { ClientAddress } from '../session/connection-session.js';
 import { CronScheduler } from '../session/cron.js';
 import { SessionManager } from '../session/session-manager.js';
 import { LocalhostServices } from '../services/localhost-services.js';
+import { ChallengePorts } from '../challenges/challenge-ports.js';
 import { AuthPenalties } from '../ssh/auth-penalties.js';
 import { loadOrCreateHostKeys } from '../ssh/host-keys.js';
 import { PreauthGate } from '../ssh/preauth-gate.js';
@@ -43,6 +44,7 @@ export class Gateway {
   private admin: AdminServer | undefined;
   private cron: CronScheduler | undefined;
   private services: LocalhostServices | undefined;
+  private challenges: ChallengePorts | undefined;
   private catalog: GameCatalog | undefined;
 
   constructor(private readonly options: GatewayOptions) {}
@@ -64,7 +66,11 @@ export class Gateway {
     chmodSync(config.stateDir, 0o711);
     // First, as it also refuses to start a second gateway on this state dir, whose reaper would kill
     // this one's sandboxes (a live gateway answers on the socket; a stale socket file is replaced).
-    const sessions = { list: () => this.sessions?.list() ?? [], get: (id: string) => this.sessions?.get(id) };
+    // SSH sessions and challenge connections alike: each is a sandbox an operator may list and end.
+    const sessions = {
+      list: () => [...(this.sessions?.list() ?? []), ...(this.challenges?.list() ?? [])],
+      get: (id: string) => this.sessions?.get(id) ?? this.challenges?.get(id),
+    };
     this.admin = new AdminServer({ socketPath: adminSocketPath(config), sessions, logger, reload: () => this.reload() });
     await this.admin.start();
 
@@ -112,6 +118,9 @@ export class Gateway {
     this.cron = new CronScheduler({ games: catalog.games, level: (user) => catalog.level(user), targets: () => sessionManager.sessions(), logger });
     this.cron.start();
     this.catalog = catalog;
+    // The games' public challenge ports: daemons start, then every port listens.
+    this.challenges = new ChallengePorts({ games: catalog.games, level: (user) => catalog.level(user), backend, config: config.challenges, logger });
+    await this.challenges.start();
     const listener = (this.listener = createServer((socket) => gate.admit(socket, socket.remoteAddress, () => server.injectSocket(socket))));
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);
@@ -148,6 +157,13 @@ export class Gateway {
       throw err;
     }
     this.cron?.reschedule(catalog.games);
+    try {
+      // New sandboxes get the new services; changed daemons are replaced, live sandboxes keep theirs.
+      await this.services?.reload(catalog.games);
+    } catch (err) {
+      logger.error({ err, code: errorCode(err), event: 'services.reload_failed' }, 'the reloaded games keep the localhost services loaded before');
+      throw err;
+    }
     this.logGames(catalog.games, 'game.reloaded');
     return catalog.games.map((g) => ({ name: g.definition.name, levels: g.definition.levels.length, layer: g.layers[0] }));
   }
@@ -165,6 +181,7 @@ export class Gateway {
     this.listener?.close();
     this.gate?.close();
     await this.sessions?.closeAll('gateway-stop');
+    await this.challenges?.stop();
     await this.services?.stop();
     await this.backend?.close();
     this.options.logger.info({ event: 'gateway.stopped' }, 'stopped');

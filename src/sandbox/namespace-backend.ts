@@ -319,6 +319,8 @@ class NamespaceSandbox implements Sandbox, ProgramReaper {
       WG_SHELL: user.shell,
       WG_MODE: spec.command === undefined ? 'login' : 'exec',
       WG_CMD: spec.command ?? '',
+      // Read and removed by sandbox-launch.c, which sets RLIMIT_CPU before it starts the shell.
+      ...(spec.cpuSeconds !== undefined && { WG_RLIMIT_CPU: String(spec.cpuSeconds) }),
       // Read and removed by the helper: it joins the sandbox's cgroup before anything else.
       WG_CGROUP_PROCS: this.cgroup.procsFiles.join(':'),
     };

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "helper-common.h"
@@ -27,7 +28,26 @@ static char *take(const char *name) {
     return copy;
 }
 
+/* WG_RLIMIT_CPU=N: N seconds of CPU for the shell and each process it starts (SIGXCPU at N, SIGKILL
+ * a second later). Lowering a limit needs no privilege, and the level user cannot raise it again. */
+static void limit_cpu(void) {
+    char *value = take("WG_RLIMIT_CPU"), *end;
+    if (!*value) {
+        free(value);
+        return;
+    }
+    unsigned long seconds = strtoul(value, &end, 10);
+    if (*end || seconds == 0) {
+        fprintf(stderr, "%s: WG_RLIMIT_CPU must be a number of seconds\n", helper_name);
+        exit(125);
+    }
+    struct rlimit limit = {.rlim_cur = seconds, .rlim_max = seconds + 1};
+    if (setrlimit(RLIMIT_CPU, &limit) != 0) fail("RLIMIT_CPU");
+    free(value);
+}
+
 void launch_shell(void) {
+    limit_cpu();
     char *shell = take("WG_SHELL"), *mode = take("WG_MODE"), *cmd = take("WG_CMD");
     if (*shell != '/' || (strcmp(mode, "login") != 0 && strcmp(mode, "exec") != 0)) {
         fprintf(stderr, "%s: WG_SHELL must be an absolute path and WG_MODE login or exec\n", helper_name);

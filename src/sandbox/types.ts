@@ -58,6 +58,8 @@ export interface ProcessSpec {
   pty?: PtySpec;
   /** Extra environment (already filtered by the caller). */
   env: Record<string, string>;
+  /** CPU seconds each of its processes may use (RLIMIT_CPU, soft and hard: SIGXCPU, then SIGKILL a second later). */
+  cpuSeconds?: number;
 }
 
 export type ExitStatus = { code: number } | { signal: string; coreDumped: boolean };

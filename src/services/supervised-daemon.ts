@@ -44,6 +44,8 @@ export class SupervisedDaemon {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private runs = 0;
+  /** When the running program started (for `wargate sessions`). */
+  startedAt = new Date();
 
   constructor(
     private readonly spec: DaemonSpec,
@@ -75,6 +77,7 @@ export class SupervisedDaemon {
       return this.restartLater(Date.now() - started);
     }
     this.runs++;
+    this.startedAt = new Date();
     proc.stdin.end();
     const output = (stream: 'stdout' | 'stderr') => (data: Buffer) =>
       this.logger.debug({ event: this.event('output'), ...fields, stream, text: data.toString('utf8', 0, Math.min(data.length, 512)) }, 'daemon output');

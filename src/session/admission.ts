@@ -2,6 +2,7 @@
 // it never creates or ends anything. A slot is taken synchronously (so two logins in the same instant
 // cannot both pass a limit of 1) and given back exactly once, when its session's close has completed.
 import { WargateError } from '../errors/catalog.js';
+import { sourceKey } from '../ssh/source-address.js';
 
 export interface AdmissionLimits {
   maxSandboxes: number;
@@ -14,16 +15,26 @@ export const UNLIMITED: AdmissionLimits = { maxSandboxes: Infinity, maxPerAddres
 /** Gives the slot back; calling it again does nothing. */
 export type Release = () => void;
 
-/** "::ffff:192.0.2.7" (an IPv4 client of a dual-stack listener) counts as "192.0.2.7". */
-export function addressKey(address: string): string {
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address.toLowerCase();
+/**
+ * How a client address is counted: "::ffff:192.0.2.7" (an IPv4 client of a dual-stack listener) as
+ * "192.0.2.7", an IPv6 address by its /64 (one host routinely holds a whole /64).
+ */
+export const addressKey = sourceKey;
+
+/** The config settings a refusal names, for the operator's log. */
+export interface AdmissionSettings {
+  total: string;
+  perAddress: string;
 }
 
 export class Admission {
   private total = 0;
   private readonly perAddress = new Map<string, number>();
 
-  constructor(private readonly limits: AdmissionLimits) {}
+  constructor(
+    private readonly limits: AdmissionLimits,
+    private readonly settings: AdmissionSettings = { total: 'admission.maxSandboxes', perAddress: 'admission.maxPerAddress' },
+  ) {}
 
   /**
    * Takes a slot for one sandbox of `address`, or throws WG_ERR_TOO_MANY_SANDBOXES /
@@ -33,10 +44,10 @@ export class Admission {
     const key = addressKey(address);
     const fromAddress = this.perAddress.get(key) ?? 0;
     if (this.total >= this.limits.maxSandboxes) {
-      throw new WargateError('WG_ERR_TOO_MANY_SANDBOXES', `${this.total} live sandboxes, admission.maxSandboxes is ${this.limits.maxSandboxes}`);
+      throw new WargateError('WG_ERR_TOO_MANY_SANDBOXES', `${this.total} live sandboxes, ${this.settings.total} is ${this.limits.maxSandboxes}`);
     }
     if (fromAddress >= this.limits.maxPerAddress) {
-      throw new WargateError('WG_ERR_TOO_MANY_FROM_ADDRESS', `${key} holds ${fromAddress} sandboxes, admission.maxPerAddress is ${this.limits.maxPerAddress}`);
+      throw new WargateError('WG_ERR_TOO_MANY_FROM_ADDRESS', `${key} holds ${fromAddress} sandboxes, ${this.settings.perAddress} is ${this.limits.maxPerAddress}`);
     }
     this.total++;
     this.perAddress.set(key, fromAddress + 1);

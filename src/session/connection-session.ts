@@ -61,6 +61,8 @@ export interface SessionInfo {
   attached: boolean;
   memoryBytes: number;
   pids: number;
+  /** Set for a connection to a public challenge port (src/challenges/): that port. */
+  challengePort?: number;
 }
 
 export class ConnectionSession {

@@ -32,6 +32,8 @@ export class TestGateway {
   readonly logs: LogEntry[] = [];
   private waiters: { pred: (e: LogEntry) => boolean; resolve: (e: LogEntry) => void }[] = [];
   port = 0;
+  /** Added to every challenge port of the games served (the config's challenges.portOffset). */
+  challengePortOffset = 0;
 
   private constructor(
     readonly proc: ChildProcess,
@@ -64,7 +66,10 @@ export class TestGateway {
       keepalive: `{ intervalSeconds: ${keepalive.intervalSeconds}, countMax: ${keepalive.countMax} }`,
       log: '{ level: debug }',
     };
-    for (const [key, value] of Object.entries(options.config ?? {})) entries[key] = JSON.stringify(value);
+    // The demo's challenge ports (5842, 5843) moved by a random offset: gateways of other tests, or
+    // a demo on this machine, hold their own.
+    const challenges = { host: '127.0.0.1', portOffset: 10_000 + Math.floor(Math.random() * 40_000), ...(options.config?.challenges as object) };
+    for (const [key, value] of Object.entries({ ...options.config, challenges })) entries[key] = JSON.stringify(value);
     writeFileSync(
       config,
       Object.entries(entries)
@@ -78,6 +83,7 @@ export class TestGateway {
     });
     const listening = await Promise.race([gw.waitFor((e) => e.event === 'gateway.listening', 60_000), exited]);
     gw.port = listening.port as number;
+    gw.challengePortOffset = challenges.portOffset;
     return gw;
   }
 
