@@ -14,9 +14,13 @@ fi
 # seccomp policy), the games' setuid programs (gcc, libc6-dev), ssh2's optional native crypto (make, g++), and what the
 # sandboxes run from the host's read-only /usr: shells, python3, sftp-server (SFTP and scp), scp
 # (legacy scp -O), ssh (nested logins), git (git over SSH), and the tools the demo's levels are
-# played with: nc (netcat-openbsd), openssl s_client, xxd, gzip, bzip2, tar, file.
+# played with: nc (netcat-openbsd), openssl s_client, xxd, gzip, bzip2, tar, file, vi (below).
 packages=(util-linux bsdutils mount iproute2 procps bash dash gcc libc6-dev musl-tools linux-libc-dev make g++ python3
   libseccomp-dev openssh-sftp-server openssh-client git netcat-openbsd openssl xxd gzip bzip2 tar file)
+# The demo's level6 pager opens /usr/bin/vi, which Debian 12 does not install by default: vim-tiny
+# registers it as the `vi` alternative (/etc/alternatives, copied into the sandboxes' /etc). A host
+# where vi already resolves (vim, nvi) keeps its own.
+[ -e /usr/bin/vi ] || packages+=(vim-tiny)
 if [ "${1:-}" = "--with-test-clients" ]; then
   # busybox-static: the root filesystem of the test images (test/game-bases.test.ts).
   packages+=(python3-paramiko python3-pwntools python3-asyncssh putty-tools dropbear-bin ssh-audit busybox-static)

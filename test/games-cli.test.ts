@@ -1,6 +1,6 @@
 // `wargate games`, `wargate build` and `wargate reload`: listing and build state, layers built once
 // per set of inputs with progress lines, clear errors for a broken game.yaml, and a running gateway
-// that takes a rebuilt game for new logins while an open session keeps its own layer.
+// that takes a rebuilt game for new logins while an open session keeps its own layer and services.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -10,9 +10,34 @@ import { test } from 'node:test';
 import { REPO, TestGateway, WARGATE } from './helpers/gateway.js';
 import { assertNothingLeft } from './helpers/leftovers.js';
 import { ssh2Exec, ssh2Login, ssh2Logout, ssh2Shell } from './helpers/real-clients.js';
+import type ssh2 from 'ssh2';
 
 const run = (...args: string[]) => spawnSync(WARGATE, args, { encoding: 'utf8', timeout: 120_000 });
 const DEMO = join(REPO, 'games/demo');
+
+const HANDLER_PORT = 30400;
+const DAEMON_PORT = 30401;
+/** A daemon that answers each connection with the first word of the readme in its layer, and its pid. */
+const DAEMON = `import os, socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", ${DAEMON_PORT}))
+s.listen(16)
+while True:
+    c, _ = s.accept()
+    c.sendall(("%s pid=%d\\n" % (open("/home/level0/readme").read().split()[0], os.getpid())).encode())
+    c.close()
+`;
+const SERVICES = `services:
+  - { port: ${HANDLER_PORT}, level: level0, mode: per-connection, command: 'echo handler-v1' }
+  - { port: ${DAEMON_PORT}, level: level0, mode: daemon, command: 'exec python3 /opt/test/daemon.py' }
+`;
+
+/** What 127.0.0.1:PORT answers inside a session's sandbox (asked again while a new daemon starts). */
+async function answer(client: ssh2.Client, port: number): Promise<string> {
+  const r = await ssh2Exec(client, `for i in $(seq 50); do r=$(cat </dev/tcp/127.0.0.1/${port} 2>/dev/null); [ -n "$r" ] && break; sleep 0.2; done; echo "$r"`);
+  return r.stdout.trim();
+}
 
 test('games lists levels and build state; build builds once, with progress, then says up to date', { timeout: 120_000 }, () => {
   const state = mkdtempSync(join(tmpdir(), 'wargate-games-'));
@@ -75,11 +100,15 @@ test('a broken game.yaml: build and games fail with file, line and field, no sta
   }
 });
 
-test('build + reload: a new login gets the changed game, an open session keeps its layer; a bad reload changes nothing', { timeout: 120_000 }, async () => {
+test('build + reload: a new login gets the changed game and services, an open session keeps its layer and handler; a bad reload changes nothing', { timeout: 180_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'wargate-reload-'));
   const game = join(dir, 'demo');
   cpSync(DEMO, game, { recursive: true });
-  const yaml = readFileSync(join(game, 'game.yaml'), 'utf8');
+  writeFileSync(join(game, 'src/test-daemon.py'), DAEMON);
+  const demo = readFileSync(join(game, 'game.yaml'), 'utf8');
+  const yaml = demo.replace(/^services:\n/m, SERVICES).replace(/^files:\n/m, 'files:\n  - { path: /opt/test/daemon.py, source: src/test-daemon.py, mode: "0755" }\n');
+  assert.notEqual(yaml, demo);
+  writeFileSync(join(game, 'game.yaml'), yaml);
   const gw = await TestGateway.start({ config: { games: [game] } });
   const config = join(gw.stateDir, 'test-config.yaml');
   const opened = [];
@@ -87,10 +116,14 @@ test('build + reload: a new login gets the changed game, an open session keeps i
     const old = await ssh2Login(gw, 'level0');
     opened.push(old);
     assert.match((await ssh2Exec(old, 'cat readme')).stdout, /^Well done\. The password for level1 is:/);
+    assert.equal(await answer(old, HANDLER_PORT), 'handler-v1');
+    const firstDaemon = await answer(old, DAEMON_PORT);
+    assert.match(firstDaemon, /^Well pid=\d+$/);
 
     const changed = yaml
       .replace('Level 0 -> 1: the password for level1 is in a file called readme', 'Level 0 -> 1 (rebuilt): the password for level1 is in a file called readme')
-      .replace('Well done. The password for level1 is:', 'Rebuilt. The password for level1 is:');
+      .replace('Well done. The password for level1 is:', 'Rebuilt. The password for level1 is:')
+      .replace("command: 'echo handler-v1'", "command: 'echo handler-v2'");
     assert.notEqual(changed, yaml);
     writeFileSync(join(game, 'game.yaml'), changed);
     const build = run('build', '--config', config);
@@ -111,6 +144,17 @@ test('build + reload: a new login gets the changed game, an open session keeps i
     assert.match((await ssh2Exec(fresh, 'cat readme')).stdout, /^Rebuilt\./, 'and has the new layer');
     assert.match((await ssh2Exec(old, 'cat readme')).stdout, /^Well done\./, 'the open session still reads its old layer');
 
+    // Services: a new sandbox gets the new handler, the open one keeps the handler it was offered.
+    assert.equal(await answer(fresh, HANDLER_PORT), 'handler-v2');
+    assert.equal(await answer(old, HANDLER_PORT), 'handler-v1');
+    // The daemon's layer changed: a new daemon in the new layer answers both sandboxes; the old one
+    // was stopped only once the new one had started.
+    const secondDaemon = await answer(fresh, DAEMON_PORT);
+    assert.match(secondDaemon, /^Rebuilt\. pid=\d+$/);
+    assert.equal(await answer(old, DAEMON_PORT), secondDaemon, 'the open sandbox reaches the new daemon');
+    const daemonLog = gw.logs.filter((e) => e.port === DAEMON_PORT && (e.event === 'service.started' || e.event === 'service.stopped')).map((e) => e.event);
+    assert.deepEqual(daemonLog, ['service.started', 'service.started', 'service.stopped']);
+
     // A reload of a broken game.yaml is refused with the reason; the rebuilt game is still served.
     writeFileSync(join(game, 'game.yaml'), changed.replace('uid: 12000', 'uid: twelve'));
     started = performance.now();
@@ -126,6 +170,9 @@ test('build + reload: a new login gets the changed game, an open session keeps i
     const reloads = gw.events('game.reloaded').length;
     gw.proc.kill('SIGHUP');
     await gw.waitFor((e) => e.event === 'game.reloaded' && gw.events('game.reloaded').length > reloads);
+    // Nothing of the daemon's run changed this time: the same process still answers, never restarted.
+    assert.equal(await answer(after, DAEMON_PORT), secondDaemon, 'an unchanged daemon keeps running');
+    assert.equal(gw.logs.filter((e) => e.port === DAEMON_PORT && e.event === 'service.started').length, 2);
     console.log(`reload answered in ${Math.round(reloadMs)} ms; bad reload refused in ${Math.round(performance.now() - started)} ms`);
     for (const c of opened.splice(0)) await ssh2Logout(c);
   } finally {

@@ -1,10 +1,11 @@
 // A game's runtime mechanisms against a real gateway: cron jobs run inside every live sandbox of the
 // game (seeing that player's files, as the level user, never overlapping, killed at their timeout,
-// nothing resident between runs), and the demo's custom login shells (an uppercasing shell escaped
-// with $0, a pager escaped through its editor on a small terminal). The gateway serves a copy of
+// nothing resident between runs, following a reload), and the demo's custom login shells (an
+// uppercasing shell escaped with $0, a pager escaped through vi on a small terminal). The gateway serves a copy of
 // the demo game whose cron runs every 10 s instead of 60, plus one job for the timeout test;
 // sharedGateway proves afterwards that no sandbox left anything.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +13,7 @@ import { after, test } from 'node:test';
 import { ConfigError, parseYaml } from '../src/config/load-yaml.js';
 import { gameSchema } from '../src/config/schema.js';
 import { paramiko, ssh } from './helpers/clients.js';
-import { REPO, type LogEntry, type TestGateway } from './helpers/gateway.js';
+import { REPO, WARGATE, type LogEntry, type TestGateway } from './helpers/gateway.js';
 import { processesIn } from './helpers/leftovers.js';
 import { SessionDriver } from './helpers/session-driver.js';
 import { sharedGateway } from './helpers/shared-gateway.js';
@@ -22,7 +23,7 @@ const CRON_SECONDS = 10;
 const TICK_WAIT_MS = (CRON_SECONDS + 15) * 1000;
 
 /** The test game's own job (its job 0): as level0, it hangs while /tmp/cron-hang exists, until its timeout. */
-const HANG_TIMEOUT = 15;
+const HANG_TIMEOUT = 20;
 const HANG_JOB = `  - every: ${CRON_SECONDS}\n    level: level0\n    timeout: ${HANG_TIMEOUT}\n    command: "if [ -e /tmp/cron-hang ]; then sleep 1000 & echo $! > /tmp/cron-hang; wait; fi"\n`;
 
 const gameDir = mkdtempSync(join(tmpdir(), 'wg-games-runtime-'));
@@ -195,13 +196,17 @@ test('level5\'s uppercase shell: commands are shouted and fail, $0 escapes to a 
 });
 
 test('level6\'s pager shell: on a 5-row terminal more waits, v opens vi, and :! runs commands as level6', { timeout: 60_000 }, async () => {
+  // The pager runs /usr/bin/vi: the host's alternatives link, copied into the sandbox's /etc.
+  const vi = await ssh(gw, 'level0', ['--', 'ls -l /etc/alternatives/vi; readlink -e /usr/bin/vi']);
+  assert.equal(vi.code, 0, `vi does not resolve in a sandbox (scripts/setup.sh installs vim-tiny): ${vi.stdout}${vi.stderr}`);
+  // Any vi: vim.tiny (Debian's default vi, compatible mode) says "10 lines" and has no ruler, vim "10L".
   const run = await paramiko<{ steps: { output: string; matched: boolean }[]; rest: string; status: number | null }>(gw, 'channels_pty_script', 'level6', {
     term: 'xterm', cols: 80, rows: 5,
     steps: [
       { expect: 'It has a beginning,\\r\\nand a middle,\\r\\n\\x1b\\[7m--More--' },
-      { send: 'v', expect: '"~/text.txt" 10L' },
+      { send: 'v', expect: '"~/text\\.txt" 10( lines|L)' },
       { send: ':!id -un; ~/trophy\r', expect: 'Press ENTER' },
-      { send: '\r', pause: 0.3, expect: 'Top' },
+      { send: '\r', pause: 0.3, expect: 'and a middle,' },
       { send: ':q\r', expect: '--More--' },
       { send: 'q', expect: '$' },
     ],
@@ -243,6 +248,46 @@ test('level4 -> level5 -> level6 as a player: a script in the spool hands over l
   const pager = await ssh(gw, 'level6', ['--', 'true'], '', level6.stdout.trim());
   assert.equal(pager.code, 0, 'level6 accepts it (without a terminal its pager prints the text)');
   assert.match(pager.stdout, /goodbye/);
+});
+
+test('cron follows a reload: the changed command runs, but not beside a run of the job still going', { timeout: 180_000 }, async () => {
+  const yaml = readFileSync(join(gameDir, 'game.yaml'), 'utf8');
+  // The hang job's new command notes the start of each run (ms since the epoch) in the sandbox.
+  writeFileSync(join(gameDir, 'game.yaml'), yaml.replace(HANG_JOB, HANG_JOB.replace(/command: .*/, 'command: "date +%s%3N >> /tmp/cron-v2"')));
+  const config = join(gw.stateDir, 'test-config.yaml');
+  // Built first, so the reload itself is quick (the old run must still be going after it).
+  const build = spawnSync(WARGATE, ['build', '--config', config], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(build.status, 0, build.stderr);
+  const driver = await SessionDriver.start(gw, [
+    { user: 'level0', password: 'level0' },
+    { user: 'level0', password: 'level0' },
+  ]);
+  try {
+    // Login 0's run of the old command hangs until its timeout; the reload comes while it does.
+    const pidns = await pidNamespace(driver, 0);
+    assert.equal((await driver.exec(0, 'touch /tmp/cron-hang')).status, 0);
+    const hanging = () => processesIn(new Set([pidns]), (pid, ns) => ns === pidns && readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('sleep\0')).length === 1;
+    assert.ok(await poll(hanging, TICK_WAIT_MS), 'the old command hangs in login 0\'s sandbox');
+    const reload = spawnSync(WARGATE, ['reload', '--config', config], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(reload.status, 0, reload.stderr);
+    const reloaded = Date.now();
+    const sandbox = gw.events('sandbox.start').find((e) => e.pidns === pidns)!.sandbox;
+
+    const skipped = await gw.waitFor((e) => e.event === 'cron.tick' && e.job === HANG && (e.startedAt as number) >= reloaded && (e.skipped as number) >= 1, TICK_WAIT_MS);
+    assert.equal(skipped.ran, 1, 'the new command ran in login 1\'s sandbox, login 0\'s was skipped');
+    const ended = await gw.waitFor((e) => e.event === 'cron.failed' && e.sandbox === sandbox && e.timedOut === true, (HANG_TIMEOUT + 5) * 1000);
+    assert.ok(await poll(() => !hanging(), 2000), 'the old run is over, its sleep too');
+    await tickAfter(HANG, ended.time as number, 2);
+
+    const runs = async (login: number) => (await driver.exec(login, 'cat /tmp/cron-v2')).stdout.split('\n').filter(Boolean).map(Number);
+    assert.ok((await runs(1)).length >= 2, 'login 1 ran the new command at each tick after the reload');
+    const inHung = await runs(0);
+    assert.ok(inHung.length >= 1, 'login 0 runs the new command once the old run has ended');
+    assert.ok(inHung.every((t) => t >= (ended.time as number)), `no run of the new command in login 0 before the old run ended at ${ended.time as number}: ${inHung}`);
+  } finally {
+    await driver.quit();
+    writeFileSync(join(gameDir, 'game.yaml'), yaml);
+  }
 });
 
 async function poll(check: () => boolean, withinMs: number): Promise<boolean> {

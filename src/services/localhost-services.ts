@@ -40,44 +40,91 @@ interface ServiceEntry {
 }
 
 export class LocalhostServices {
-  private readonly entries: ServiceEntry[] = [];
+  private entries: ServiceEntry[];
+  /** The gateway's SSH port once checked: a reload may not bring a service onto it either. */
+  private sshPort: number | undefined;
+  /** Serializes reloads, and stop() after them: daemons started by a reload are stopped too. */
+  private changing: Promise<void> = Promise.resolve();
+  private stopped = false;
 
   constructor(private readonly deps: ServicesDeps) {
-    for (const game of deps.games) {
+    this.entries = this.entriesOf(deps.games);
+  }
+
+  private entriesOf(games: readonly Game[]): ServiceEntry[] {
+    const entries: ServiceEntry[] = [];
+    for (const game of games) {
       game.definition.services.forEach((spec, index) => {
         // The schema has checked that the level exists in this game.
-        const level = deps.level(spec.level)!;
-        this.entries.push({ game, index, spec, ports: servicePorts(spec.port), user: { ...level.user, shell: '/bin/sh' } });
+        const level = this.deps.level(spec.level)!;
+        entries.push({ game, index, spec, ports: servicePorts(spec.port), user: { ...level.user, shell: '/bin/sh' } });
       });
     }
+    return entries;
   }
 
   /** Fails with WG_ERR_CONFIG_INVALID if a service would take the port of the gateway's SSH inside every sandbox. */
   checkPorts(sshPort: number): void {
-    for (const { game, index, ports } of this.entries) {
-      if (ports.includes(sshPort)) {
-        throw new WargateError('WG_ERR_CONFIG_INVALID', `game ${game.definition.name}: services.${index}: port ${sshPort} is the gateway's SSH port, offered inside every sandbox`);
-      }
-    }
+    assertPortFree(this.entries, sshPort);
+    this.sshPort = sshPort;
   }
 
   /** TLS certificates (made once per game), then every daemon in its own sandbox. */
   async start(): Promise<void> {
+    await this.bringUp(this.entries, []);
+  }
+
+  /**
+   * The catalog was reloaded: sandboxes that start from now on are offered the services of `games`;
+   * a sandbox already running keeps the listeners (and per-connection commands) it was offered. A
+   * daemon whose run would be the same (see daemonKey) keeps running untouched; any other is
+   * replaced, the new one started before the old one is stopped. Fails, changing nothing, if a
+   * service would take the SSH port or a certificate cannot be made.
+   */
+  reload(games: readonly Game[]): Promise<void> {
+    const swapped = this.changing.then(() => this.swap(games));
+    this.changing = swapped.catch(() => {});
+    return swapped;
+  }
+
+  private async swap(games: readonly Game[]): Promise<void> {
+    if (this.stopped) return;
+    const next = this.entriesOf(games);
+    if (this.sshPort !== undefined) assertPortFree(next, this.sshPort);
+    const previous = this.entries;
+    await this.bringUp(next, previous);
+    this.entries = next;
+    const kept = new Set(next.map((e) => e.daemon));
+    await Promise.all(previous.filter((e) => e.daemon && !kept.has(e.daemon)).map((e) => e.daemon!.stop()));
+  }
+
+  /**
+   * TLS contexts first (the only step that can fail, so a failed reload has started nothing), then
+   * each daemon: taken over from `running` if its run is unchanged, else started.
+   */
+  private async bringUp(entries: ServiceEntry[], running: ServiceEntry[]): Promise<void> {
     const { logger, stateDir } = this.deps;
-    for (const entry of this.entries) {
+    for (const entry of entries) {
       const { definition } = entry.game;
       if (entry.spec.tls) entry.tls = secureContextOf(await loadOrCreateCertificate(stateDir, definition.name, definition.hostname));
+    }
+    for (const entry of entries) {
+      const { definition } = entry.game;
       if (entry.spec.mode === 'daemon') {
-        const daemon = {
-          game: entry.game,
-          user: entry.user,
-          command: entry.spec.command,
-          limits: { ...this.deps.limits, ...definition.limits },
-          event: 'service',
-          fields: { game: definition.name, service: entry.index, port: entry.spec.port },
-        };
-        entry.daemon = new SupervisedDaemon(daemon, this.deps.backend, logger, new RestartBackoff(this.deps.backoff ?? DAEMON_BACKOFF));
-        await entry.daemon.start();
+        const key = daemonKey(entry);
+        entry.daemon = running.find((r) => r.daemon && daemonKey(r) === key)?.daemon;
+        if (!entry.daemon) {
+          const daemon = {
+            game: entry.game,
+            user: entry.user,
+            command: entry.spec.command,
+            limits: { ...this.deps.limits, ...definition.limits },
+            event: 'service',
+            fields: { game: definition.name, service: entry.index, port: entry.spec.port },
+          };
+          entry.daemon = new SupervisedDaemon(daemon, this.deps.backend, logger, new RestartBackoff(this.deps.backoff ?? DAEMON_BACKOFF));
+          await entry.daemon.start();
+        }
       }
       logger.info({ event: 'service.ready', game: definition.name, service: entry.index, port: entry.spec.port, mode: entry.spec.mode, tls: !!entry.spec.tls }, 'service ready');
     }
@@ -85,7 +132,18 @@ export class LocalhostServices {
 
   /** Stops every daemon and destroys its sandbox (player sandboxes take their listeners with them). */
   async stop(): Promise<void> {
+    this.stopped = true;
+    await this.changing;
     await Promise.all(this.entries.map((e) => e.daemon?.stop()));
+  }
+
+  /**
+   * The daemon that serves a game's port now. A sandbox offered the port before a reload replaced
+   * the daemon reaches the new one (the old one is stopped); none if the reload removed it.
+   */
+  private daemonFor(entry: ServiceEntry, port: number): SupervisedDaemon | undefined {
+    const name = entry.game.definition.name;
+    return this.entries.find((e) => e.daemon && e.game.definition.name === name && e.ports.includes(port))?.daemon;
   }
 
   /** Opens the game's ports on the loopback of a player's sandbox that has just started. */
@@ -120,7 +178,7 @@ export class LocalhostServices {
 
   private handle(entry: ServiceEntry, sandbox: Sandbox, port: number, socket: Duplex, log: Logger): void {
     const started = performance.now();
-    const connected = entry.daemon ? connectDaemon(entry.daemon, port) : runHandler(entry, sandbox, port);
+    const connected = entry.spec.mode === 'daemon' ? connectDaemon(this.daemonFor(entry, port), port) : runHandler(entry, sandbox, port);
     connected.then(
       (peer) => {
         log.debug({ event: 'service.connection', service: entry.index, port, ms: Math.round(performance.now() - started) }, 'service connection');
@@ -132,6 +190,23 @@ export class LocalhostServices {
       },
     );
   }
+}
+
+function assertPortFree(entries: ServiceEntry[], sshPort: number): void {
+  for (const { game, index, ports } of entries) {
+    if (ports.includes(sshPort)) {
+      throw new WargateError('WG_ERR_CONFIG_INVALID', `game ${game.definition.name}: services.${index}: port ${sshPort} is the gateway's SSH port, offered inside every sandbox`);
+    }
+  }
+}
+
+/**
+ * What a daemon's run depends on: its game's sandbox (layers, hostname, limits), its user, command
+ * and port. A reload that changes none of these leaves the daemon running.
+ */
+function daemonKey({ game, user, spec }: ServiceEntry): string {
+  const { name, hostname, limits } = game.definition;
+  return JSON.stringify([name, hostname, limits, game.layers, game.hostUsr, user, spec.command, spec.port]);
 }
 
 /** The two ends of a service connection: the player's socket, and what answers it. */
@@ -156,7 +231,8 @@ function splice(socket: Duplex, peer: ServicePeer): void {
   socket.once('close', () => peer.close());
 }
 
-async function connectDaemon(daemon: SupervisedDaemon, port: number): Promise<ServicePeer> {
+async function connectDaemon(daemon: SupervisedDaemon | undefined, port: number): Promise<ServicePeer> {
+  if (!daemon) throw new WargateError('WG_ERR_FORWARD', 'the service was removed by a reload');
   const socket = await daemon.connect(port);
   socket.on('error', () => {});
   halfOpen(socket);

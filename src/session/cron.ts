@@ -53,13 +53,14 @@ export class CronScheduler {
     this.jobs = this.schedule(deps.games);
   }
 
-  private schedule(games: readonly Game[]): ScheduledJob[] {
+  /** `busy`: the busy sets of the jobs scheduled before, by jobKey, taken over by the same jobs. */
+  private schedule(games: readonly Game[], busy = new Map<string, Set<string>>()): ScheduledJob[] {
     const jobs: ScheduledJob[] = [];
     for (const game of games) {
       game.definition.cron.forEach((job, index) => {
         // The schema has checked that the level exists in this game.
         const level = this.deps.level(job.level)!;
-        jobs.push({ game, index, job, user: { ...level.user, shell: '/bin/sh' }, busy: new Set() });
+        jobs.push({ game, index, job, user: { ...level.user, shell: '/bin/sh' }, busy: busy.get(jobKey(game, index)) ?? new Set() });
       });
     }
     return jobs;
@@ -75,10 +76,12 @@ export class CronScheduler {
   /**
    * The catalog was reloaded: the jobs of `games` (as `level` now finds their users) replace the old
    * ones. Sessions opened before keep getting their game's jobs: a target is matched by game name.
+   * A job that is still there keeps its busy set (a run started before still ends by removing its
+   * sandbox from it), so a run going on at the reload is not started a second time beside it.
    */
   reschedule(games: readonly Game[]): void {
     for (const scheduled of this.jobs) clearInterval(scheduled.timer);
-    this.jobs = this.schedule(games);
+    this.jobs = this.schedule(games, new Map(this.jobs.map((s) => [jobKey(s.game, s.index), s.busy])));
     if (this.started && !this.stopped) this.start();
   }
 
@@ -167,6 +170,12 @@ export class CronScheduler {
     this.deps.logger.debug({ event: 'cron.failed', game: game.definition.name, job: index, level: job.level, sandbox: sandbox.id, ...details }, 'cron job failed');
   }
 }
+
+/**
+ * A job is its game and its place in the game's `cron` list (jobs have no names): one whose command
+ * or interval a reload changed is the same job, and its new command must not overlap its old run.
+ */
+const jobKey = (game: Game, index: number) => `${game.definition.name}\0${index}`;
 
 const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
