@@ -57,10 +57,11 @@ after(async () => {
 
 const wargate = (...args: string[]): Promise<Result> => collect(spawn(WARGATE, [...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
 
+/** The players' sessions listed (the demo's challenge daemon, always there, is left out: test/challenges.test.ts covers it). */
 async function listJson(...args: string[]): Promise<SessionInfo[]> {
   const r = await wargate('sessions', '--json', ...(args.length ? args : ['--socket', socketPath]));
   assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as SessionInfo[];
+  return (JSON.parse(r.stdout) as SessionInfo[]).filter((s) => s.client.address !== 'daemon');
 }
 
 /** Resolves with the session id of the next session.start of `user` whose sandbox is up. */
@@ -127,8 +128,10 @@ test('sessions --json lists both live sessions with level, client, attachment, m
 test('sessions prints a table with one row per session', async () => {
   const r = await wargate('sessions', '--socket', socketPath);
   assert.equal(r.code, 0, r.stderr);
-  const lines = r.stdout.trimEnd().split('\n');
-  assert.match(lines[0], /^ID\s+GAME\s+LEVEL\s+CLIENT\s+STARTED\s+IDLE\s+ATTACHED\s+MEMORY\s+PIDS$/);
+  const all = r.stdout.trimEnd().split('\n');
+  assert.match(all[0], /^ID\s+GAME\s+LEVEL\s+CLIENT\s+STARTED\s+IDLE\s+ATTACHED\s+MEMORY\s+PIDS$/);
+  assert.match(all.find((l) => / daemon /.test(l)) ?? '', /^[0-9a-f]{16}\s+demo\s+level22 \(port \d+\)\s+daemon\s/, "the demo's challenge daemon has a row");
+  const lines = all.filter((l) => !/ daemon /.test(l));
   assert.equal(lines.length, 3);
   for (const [id, level] of [[idA, 'level0'], [idB, 'level1']]) {
     const row = lines.find((l) => l.startsWith(id));

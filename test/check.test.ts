@@ -1,6 +1,7 @@
-// `wargate check`: the demo's bundled solvers play the whole campaign (levels 0-20) over real SSH
-// against a running gateway, as TAP and then as JSON (exit 0); a broken solver fails its level
-// (exit 1, the reason in TAP), and a level without a solver is skipped, not failed.
+// `wargate check`: the demo's bundled solvers play the whole campaign (levels 0-22) over real SSH
+// and the public challenge ports against a running gateway, as TAP and then as JSON (exit 0); a
+// broken solver fails its level (exit 1, the reason in TAP), and a level without a solver is
+// skipped, not failed.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -44,16 +45,22 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** `wargate check ARGS --port PORT`; '@state' stands for `--state-dir` of the test gateway, '@config' for `--config` its config. */
+/**
+ * `wargate check ARGS --port PORT`; '@state' stands for `--state-dir` of the test gateway and
+ * `--port-offset` its challenge ports' offset (a state dir does not say it), '@config' for `--config`
+ * its config (which does).
+ */
 function check(...args: string[]): Promise<Result> {
-  const expanded = args.flatMap((a) => (a === '@state' ? ['--state-dir', gw.stateDir] : a === '@config' ? ['--config', join(gw.stateDir, 'test-config.yaml')] : [a]));
+  const expanded = args.flatMap((a) =>
+    a === '@state' ? ['--state-dir', gw.stateDir, '--port-offset', String(gw.challengePortOffset)] : a === '@config' ? ['--config', join(gw.stateDir, 'test-config.yaml')] : [a],
+  );
   return collect(spawn(WARGATE, ['check', ...expanded, '--port', String(gw.port)], { stdio: ['pipe', 'pipe', 'pipe'] }));
 }
 
-/** The demo's levels, in order: level0 .. level20. */
-const LEVELS = Array.from({ length: 21 }, (_, n) => `level${n}`);
+/** The demo's levels, in order: level0 .. level22. */
+const LEVELS = Array.from({ length: 23 }, (_, n) => `level${n}`);
 
-test('check demo: the whole campaign (levels 0-20) passes as TAP, then as JSON, exit 0', { timeout: 360_000 }, async () => {
+test('check demo: the whole campaign (levels 0-22) passes as TAP, then as JSON, exit 0', { timeout: 360_000 }, async () => {
   let started = performance.now();
   const tap = await check('demo', '@config');
   const tapMs = performance.now() - started;

@@ -49,6 +49,7 @@ async function withSandbox(fn: (sb: Sandbox) => Promise<void>): Promise<void> {
     hostname: 'conformance',
     layers: level.game.layers,
     hostUsr: level.game.hostUsr,
+    purpose: 'session',
     limits: { memoryBytes: 128 * 1024 ** 2, pids: 64, cpuWeight: 100, writableSize: '16m', writableInodes: 1024 },
   });
   const nsPid = nsPidOf(sb);

@@ -72,6 +72,7 @@ export class ChallengeConnection {
     const started = performance.now();
     this.sandboxStarting = this.backend.create({
       id: this.id,
+      purpose: 'challenge',
       hostname: game.definition.hostname,
       layers: game.layers,
       hostUsr: game.hostUsr,

@@ -29,7 +29,9 @@ export interface ChallengeDeps {
   backoff?: BackoffPolicy;
 }
 
-interface ChallengePort extends ChallengeTarget {
+interface ChallengePort {
+  /** What a new connection runs: replaced by a reload, kept by the connections already made. */
+  target: ChallengeTarget;
   host: string;
   admission: Admission;
   server?: Server;
@@ -46,38 +48,79 @@ export class ChallengePorts {
 
   constructor(private readonly deps: ChallengeDeps) {
     this.refusals = new ThrottledLog(deps.logger, { line: 'challenge connection refused', summary: 'more challenge connections refused (their lines held back)' });
-    for (const game of deps.games) {
-      game.definition.challenges.forEach((spec, index) => {
-        // The schema has checked that the level exists in this game.
-        const level = deps.level(spec.level)!;
-        const name = `challenges.${index}`;
-        this.ports.push({
-          game,
-          index,
-          spec,
-          publicPort: spec.port + deps.config.portOffset,
-          host: spec.address ?? deps.config.host,
-          user: { ...level.user, shell: '/bin/sh' },
-          admission: new Admission({ maxSandboxes: spec.maxConnections, maxPerAddress: spec.maxPerAddress }, { total: `${name}.maxConnections`, perAddress: `${name}.maxPerAddress` }),
-          starts: new StartQueue(STARTS_AT_ONCE),
-        });
+    for (const target of this.targetsOf(deps.games)) {
+      const { spec, index } = target;
+      const name = `challenges.${index}`;
+      this.ports.push({
+        target,
+        host: spec.address ?? deps.config.host,
+        admission: new Admission({ maxSandboxes: spec.maxConnections, maxPerAddress: spec.maxPerAddress }, { total: `${name}.maxConnections`, perAddress: `${name}.maxPerAddress` }),
+        starts: new StartQueue(STARTS_AT_ONCE),
       });
     }
   }
 
+  private targetsOf(games: readonly Game[]): ChallengeTarget[] {
+    return games.flatMap((game) =>
+      game.definition.challenges.map((spec, index) => ({
+        game,
+        index,
+        spec,
+        publicPort: spec.port + this.deps.config.portOffset,
+        // The schema has checked that the level exists in this game.
+        user: { ...this.deps.level(spec.level)!.user, shell: '/bin/sh' },
+      })),
+    );
+  }
+
   /** Starts every daemon, then listens on every port; fails with WG_ERR_CONFIG_INVALID naming a port it cannot take. */
   async start(): Promise<void> {
-    const { logger, backend } = this.deps;
+    const { logger } = this.deps;
     for (const port of this.ports) {
-      const { game, spec, index } = port;
-      const fields = { game: game.definition.name, challenge: index, port: port.publicPort };
-      if (spec.mode === 'daemon') {
-        const daemon = { game, user: port.user, command: spec.command, env: { CHALLENGE_PORT: String(spec.port) }, limits: spec.limits, event: 'challenge.daemon', fields };
-        port.daemon = new SupervisedDaemon(daemon, backend, logger, new RestartBackoff(this.deps.backoff ?? DAEMON_BACKOFF));
-        await port.daemon.start();
-      }
+      const { game, spec, index, publicPort } = port.target;
+      if (spec.mode === 'daemon') port.daemon = await this.startDaemon(port.target);
       port.server = await listen(port, (socket) => this.accepted(port, socket));
-      logger.info({ event: 'challenge.ready', ...fields, host: port.host, mode: spec.mode }, 'challenge port ready');
+      logger.info({ event: 'challenge.ready', game: game.definition.name, challenge: index, port: publicPort, host: port.host, mode: spec.mode }, 'challenge port ready');
+    }
+  }
+
+  private async startDaemon(target: ChallengeTarget): Promise<SupervisedDaemon> {
+    const { game, spec, index, publicPort, user } = target;
+    const fields = { game: game.definition.name, challenge: index, port: publicPort };
+    const run = { game, user, command: spec.command, env: { CHALLENGE_PORT: String(spec.port) }, limits: spec.limits, event: 'challenge.daemon', fields };
+    const daemon = new SupervisedDaemon(run, this.deps.backend, this.deps.logger, new RestartBackoff(this.deps.backoff ?? DAEMON_BACKOFF));
+    await daemon.start();
+    return daemon;
+  }
+
+  /**
+   * The catalog was reloaded: new connections to a port run what `games` now says (its command,
+   * limits and the game's new layer); connections already made keep theirs. A daemon whose run
+   * changed is replaced, the new one started before the old one stops. The set of ports, their
+   * addresses, modes and caps are taken at start: a reload that changes them says so in the log
+   * (challenge.restart_needed) and leaves them as they are.
+   */
+  async reload(games: readonly Game[]): Promise<void> {
+    const next = this.targetsOf(games);
+    const unmatched = new Set(next);
+    let stale = 0;
+    for (const port of this.ports) {
+      const target = next.find((t) => portKey(t) === portKey(port.target));
+      if (!target) {
+        stale++;
+        continue;
+      }
+      unmatched.delete(target);
+      const before = port.target;
+      port.target = target;
+      if (port.daemon && daemonRun(before) !== daemonRun(target)) {
+        const old = port.daemon;
+        port.daemon = await this.startDaemon(target);
+        await old.stop();
+      }
+    }
+    if (unmatched.size > 0 || stale > 0) {
+      this.deps.logger.warn({ event: 'challenge.restart_needed', added: unmatched.size, changedOrRemoved: stale }, 'challenge ports, addresses, modes and caps change at a restart of the gateway');
     }
   }
 
@@ -90,15 +133,15 @@ export class ChallengePorts {
       release = port.admission.admit(client.address);
     } catch (err) {
       const code = errorCode(err);
-      const fields = { event: 'challenge.refused', game: port.game.definition.name, port: port.publicPort, code, refused: ++this.refusedCount };
-      this.refusals.warn(`${port.publicPort} ${code}`, { ...fields, client: client.address, message: (err as Error).message }, fields);
+      const fields = { event: 'challenge.refused', game: port.target.game.definition.name, port: port.target.publicPort, code, refused: ++this.refusedCount };
+      this.refusals.warn(`${port.target.publicPort} ${code}`, { ...fields, client: client.address, message: (err as Error).message }, fields);
       socket.end(code === 'WG_ERR_TOO_MANY_FROM_ADDRESS' ? 'wargate: too many connections to this challenge from your address; close one and try again\n' : 'wargate: this challenge is full right now; try again in a minute\n');
       return;
     }
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 30_000);
     if (port.daemon) return this.relayToDaemon(port, port.daemon, socket, client, release);
-    const connection = new ChallengeConnection(port, socket, client, this.deps.backend, this.deps.logger, release);
+    const connection = new ChallengeConnection(port.target, socket, client, this.deps.backend, this.deps.logger, release);
     this.live.set(connection.id, connection);
     void connection.ended.then(() => this.live.delete(connection.id));
     void port.starts.run(() => connection.start());
@@ -106,9 +149,9 @@ export class ChallengePorts {
 
   private relayToDaemon(port: ChallengePort, daemon: SupervisedDaemon, socket: Socket, client: ClientAddress, release: Release): void {
     const log = this.deps.logger;
-    const fields = { game: port.game.definition.name, port: port.publicPort, client: client.address };
+    const fields = { game: port.target.game.definition.name, port: port.target.publicPort, client: client.address };
     socket.once('close', release);
-    daemon.connect(port.spec.port).then(
+    daemon.connect(port.target.spec.port).then(
       (peer) => {
         peer.on('error', () => {});
         peer.allowHalfOpen = true;
@@ -132,7 +175,7 @@ export class ChallengePorts {
       if (!sandbox) return [];
       const startedAt = port.daemon!.startedAt.toISOString();
       const client = { address: 'daemon', port: 0 };
-      return [{ id: sandbox.id, game: port.game.definition.name, level: port.user.name, client, startedAt, lastActivity: startedAt, attached: true, challengePort: port.publicPort, ...sandbox.stats() }];
+      return [{ id: sandbox.id, game: port.target.game.definition.name, level: port.target.user.name, client, startedAt, lastActivity: startedAt, attached: true, challengePort: port.target.publicPort, ...sandbox.stats() }];
     });
     return [...[...this.live.values()].map((c) => c.info()), ...daemons];
   }
@@ -165,16 +208,26 @@ function listen(port: ChallengePort, onConnection: (socket: Socket) => void): Pr
   const server = createServer({ allowHalfOpen: true }, onConnection);
   return new Promise((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
-      const where = `game ${port.game.definition.name}: challenges.${port.index}.port`;
-      reject(new WargateError('WG_ERR_CONFIG_INVALID', `${where}: cannot listen on ${port.host}:${port.publicPort}: ${err.code ?? err.message}`));
+      const where = `game ${port.target.game.definition.name}: challenges.${port.target.index}.port`;
+      reject(new WargateError('WG_ERR_CONFIG_INVALID', `${where}: cannot listen on ${port.host}:${port.target.publicPort}: ${err.code ?? err.message}`));
     });
-    server.listen(port.publicPort, port.host, () => {
+    server.listen(port.target.publicPort, port.host, () => {
       server.removeAllListeners('error');
       // An accept that fails (EMFILE under a flood) must not end the gateway.
       server.on('error', () => {});
       resolve(server);
     });
   });
+}
+
+/** What a port is, as opened at start: a reload that changes it needs a restart. */
+function portKey({ game, spec }: ChallengeTarget): string {
+  return JSON.stringify([game.definition.name, spec.port, spec.address, spec.mode, spec.maxConnections, spec.maxPerAddress]);
+}
+
+/** What a daemon's run depends on: its game's layers and hostname, its user, command and limits. */
+function daemonRun({ game, user, spec }: ChallengeTarget): string {
+  return JSON.stringify([game.definition.hostname, game.layers, game.hostUsr, user, spec.command, spec.limits]);
 }
 
 /** Runs at most `limit` jobs at once, the rest in arrival order. */

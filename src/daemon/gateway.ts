@@ -141,8 +141,9 @@ export class Gateway {
 
   /**
    * Loads the games again (`wargate reload`, SIGHUP): new logins get the new levels and layers (the
-   * authenticator asks the catalog at each login), live sessions keep the Level they hold, and the
-   * cron jobs follow the new definitions. A failure (a bad game.yaml) is logged and thrown, and the
+   * authenticator asks the catalog at each login), live sessions keep the Level they hold; the cron
+   * jobs, the localhost services and the challenge ports' handlers and daemons follow the new
+   * definitions (connections already made keep theirs). A failure (a bad game.yaml) is logged and thrown, and the
    * games loaded before are still served. A layer `wargate build` has not built yet is built here
    * (its compiles synchronously, its build steps not): build first.
    */
@@ -164,6 +165,7 @@ export class Gateway {
       logger.error({ err, code: errorCode(err), event: 'services.reload_failed' }, 'the reloaded games keep the localhost services loaded before');
       throw err;
     }
+    await this.challenges?.reload(catalog.games);
     this.logGames(catalog.games, 'game.reloaded');
     return catalog.games.map((g) => ({ name: g.definition.name, levels: g.definition.levels.length, layer: g.layers[0] }));
   }

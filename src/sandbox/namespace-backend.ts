@@ -91,6 +91,7 @@ export class NamespaceBackend implements SandboxBackend {
         {
           event: 'sandbox.start',
           sandbox: spec.id,
+          purpose: spec.purpose,
           holderPid: child.pid,
           nsPid,
           // The namespaces' identities, so an operator (or a test) can prove nothing of them is left.

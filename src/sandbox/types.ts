@@ -17,6 +17,8 @@ export interface SandboxUser {
 export interface SandboxSpec {
   /** Unique id, also the name of the sandbox's record in the state dir. */
   id: string;
+  /** What it is for, as logged: a player's login, a challenge connection, or a game's daemon. */
+  purpose: 'session' | 'challenge' | 'daemon';
   hostname: string;
   /** Read-only layers, top first: the game layer, then its base's (src/games/base-layers.ts). */
   layers: string[];

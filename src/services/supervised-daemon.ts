@@ -105,6 +105,7 @@ export class SupervisedDaemon {
     const { game } = this.spec;
     const sandbox = await this.backend.create({
       id: randomBytes(8).toString('hex'),
+      purpose: 'daemon',
       hostname: game.definition.hostname,
       layers: game.layers,
       hostUsr: game.hostUsr,

@@ -106,6 +106,7 @@ export class ConnectionSession {
     });
     this.sandbox = backend.create({
       id: this.id,
+      purpose: 'session',
       hostname: game.hostname,
       layers: level.game.layers,
       hostUsr: level.game.hostUsr,

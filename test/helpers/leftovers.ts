@@ -3,7 +3,7 @@
 // no record in the state dir. Sandboxes are identified by the namespaces the gateway logged.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, readlinkSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { instanceName } from '../../src/cgroup/detect.js';
 import type { TestGateway } from './gateway.js';
 
@@ -27,9 +27,23 @@ export function processesIn(namespaces: Set<string>, accept: (pid: number, ns: s
   return found;
 }
 
+/**
+ * The sandboxes that should be gone: all of them once the gateway has stopped; while it runs, all but
+ * the games' daemons (a localhost service's or a challenge port's), which live as long as it does.
+ */
+function endedSandboxes(gw: TestGateway) {
+  const all = gw.events('sandbox.start');
+  return gatewayStopped(gw) ? all : all.filter((e) => e.purpose !== 'daemon');
+}
+
+/** Ids of the games' daemon sandboxes while the gateway runs (none once it has stopped). */
+function liveDaemons(gw: TestGateway): Set<string> {
+  return new Set(gatewayStopped(gw) ? [] : gw.events('sandbox.start').filter((e) => e.purpose === 'daemon').map((e) => e.sandbox as string));
+}
+
 export function sandboxNamespaces(gw: TestGateway): Set<string> {
   const set = new Set<string>();
-  for (const e of gw.events('sandbox.start')) {
+  for (const e of endedSandboxes(gw)) {
     set.add(e.pidns as string);
     set.add(e.mntns as string);
   }
@@ -71,10 +85,11 @@ export function liveLeftovers(gw: TestGateway): string[] {
     .split('\n')
     .filter((l) => l.includes(gw.stateDir));
   if (mounts.length > 0) problems.push(`host mounts under the state dir: ${mounts.join(' | ')}`);
+  const daemons = liveDaemons(gw);
   const records = join(gw.stateDir, 'sandboxes');
-  const left = existsSync(records) ? readdirSync(records) : [];
+  const left = (existsSync(records) ? readdirSync(records) : []).filter((name) => !daemons.has(name.replace(/\.json$/, '')));
   if (left.length > 0) problems.push(`sandbox records left: ${left.join(', ')}`);
-  const cgroups = cgroupsOf(gw.stateDir, { sandboxesOnly: !gatewayStopped(gw) });
+  const cgroups = cgroupsOf(gw.stateDir, { sandboxesOnly: !gatewayStopped(gw) }).filter((dir) => !daemons.has(basename(dir)));
   if (cgroups.length > 0) problems.push(`cgroups left: ${cgroups.join(', ')}`);
   const mnt = join(gw.stateDir, 'mnt');
   if (existsSync(mnt) && readdirSync(mnt).length > 0) problems.push('the shared mount point is not empty');
