@@ -22,8 +22,9 @@ packages=(util-linux bsdutils mount iproute2 procps bash dash gcc libc6-dev musl
 # where vi already resolves (vim, nvi) keeps its own.
 [ -e /usr/bin/vi ] || packages+=(vim-tiny)
 if [ "${1:-}" = "--with-test-clients" ]; then
-  # busybox-static: the root filesystem of the test images (test/game-bases.test.ts).
-  packages+=(python3-paramiko python3-pwntools python3-asyncssh putty-tools dropbear-bin ssh-audit busybox-static)
+  # busybox-static: the root filesystem of the test images (test/game-bases.test.ts); socat: the
+  # floor beside which bench/challenge.ts measures a per-connection challenge port.
+  packages+=(python3-paramiko python3-pwntools python3-asyncssh putty-tools dropbear-bin ssh-audit busybox-static socat)
 fi
 
 missing=()
