@@ -189,7 +189,7 @@ describe('client matrix', () => {
     }
   });
 
-  test('pwntools: ssh() with its connect-time probes, shell(), run(), system(), process(argv, env, cwd), upload_data/download_data, remote(), listen()', async () => {
+  test('pwntools: ssh() with its connect-time probes, shell(), run(), system(), process(argv, env, cwd), upload/download of data, files and directories, remote(), listen()', async () => {
     /** Each part of matrix_pwntools.py: what it returned, or the exception it raised. */
     interface PwntoolsRun {
       connect: Record<string, unknown>;
@@ -199,12 +199,15 @@ describe('client matrix', () => {
       process: Record<string, unknown>;
       processStdin: unknown;
       files: unknown;
+      fileAndDir: unknown;
       remote: unknown;
       listen: { port: number; received: string };
       warnings: string[];
     }
     const upload = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
-    const { doc } = await pythonClient<PwntoolsRun>(gw, home, 'matrix_pwntools', USER, { marker: 'MARK', upload: upload.toString('hex') }, {
+    const uploadFile = randomBytes(20_000); // hex in WG_ARGS: an environment string holds at most 128 KiB
+    const args = { marker: 'MARK', upload: upload.toString('hex'), uploadFile: uploadFile.toString('hex') };
+    const { doc } = await pythonClient<PwntoolsRun>(gw, home, 'matrix_pwntools', USER, args, {
       PWNLIB_NOTERM: '1',
     });
     for (const [part, value] of Object.entries(doc)) {
@@ -234,6 +237,13 @@ describe('client matrix', () => {
     // Over SFTP, and an exec channel of the same connection sees the upload: one sandbox per connection.
     assert.deepEqual(doc.files, {
       sftp: true, roundTrip: true, downloadedHex: upload.toString('hex'), readme: readme(), stat: 'level0 256\n', statStatus: 0,
+    });
+    // upload_file/download_file round-trip; upload_dir lands in the sandbox (its script keeps its
+    // execute bit and runs there), download_dir brings back what was made inside in between.
+    assert.deepEqual(doc.fileAndDir, {
+      remote: '/tmp/matrix-payload.bin', fileRoundTrip: true, inside: 'alpha\nran-as-level0\n', insideStatus: 0,
+      downloaded: { 'a.txt': 'alpha\n', 'sub/run.sh': '#!/bin/sh\necho ran-as-$(id -un)\n', 'sub/new.txt': 'made-inside\n' },
+      runMode: '0o755',
     });
     // remote() reaches a service on the sandbox's own localhost; listen() listens inside it.
     assert.deepEqual(doc.remote, { banner: 'banner\n', answer: 'denwp' });

@@ -2,12 +2,13 @@
 // and paramiko's direct-tcpip connect from the sandbox's own network namespace, `ssh -R` and
 // paramiko's tcpip-forward listen there, the host's loopback services and link-local addresses are
 // out of reach, and the gateway's own port on the sandbox's loopback leads back to the gateway.
-// Agent, X11 and unix-socket forwarding are refused with an answer (item 4).
+// Agent, X11 and unix-socket forwarding are refused with an answer (item 4). Forwards held at once
+// are capped (64 direct-tcpip channels, 16 listeners), so one connection cannot pile up sockets.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, connect, type AddressInfo, type Server } from 'node:net';
 import { test } from 'node:test';
-import ssh2 from 'ssh2';
+import ssh2, { type ClientChannel } from 'ssh2';
 import { collect, paramiko, spawnSsh, ssh } from './helpers/clients.js';
 import { ssh2Exec, ssh2Login, ssh2Logout } from './helpers/real-clients.js';
 import type { TestGateway } from './helpers/gateway.js';
@@ -34,6 +35,24 @@ async function freePort(): Promise<number> {
   const { port } = probe.address() as AddressInfo;
   await new Promise((r) => probe.close(r));
   return port;
+}
+
+/** A direct-tcpip channel (as `ssh -L`) to 127.0.0.1:PORT inside the sandbox; rejects with ssh2's open failure. */
+function forwardOut(client: ssh2.Client, port: number): Promise<ClientChannel> {
+  return new Promise((resolve, reject) => client.forwardOut('127.0.0.1', 0, '127.0.0.1', port, (err, ch) => (err ? reject(err) : resolve(ch))));
+}
+
+/** A tcpip-forward (as `ssh -R`) of 127.0.0.1:PORT inside the sandbox; resolves with the port bound. */
+function forwardIn(client: ssh2.Client, port: number): Promise<number> {
+  return new Promise((resolve, reject) => client.forwardIn('127.0.0.1', port, (err, bound) => (err ? reject(err) : resolve(bound))));
+}
+
+/** Starts `command` on the connection and resolves once its stdout has shown `ready`. */
+async function spawnInside(client: ssh2.Client, command: string): Promise<void> {
+  const stream = await new Promise<ClientChannel>((resolve, reject) => client.exec(command, (err, s) => (err ? reject(err) : resolve(s))));
+  let out = '';
+  stream.on('data', (d: Buffer) => (out += d));
+  while (!out.includes('ready')) await once(stream, 'data');
 }
 
 /** A python3 one-liner program for inside the sandbox: echo server on 127.0.0.1:PORT, one connection. */
@@ -87,6 +106,87 @@ test('OpenSSH -W: the gateway port inside is the gateway; the host loopback and 
     assert.ok(gw.events('forward.local').some((e) => e.result === 'failed' && /refused/i.test(String(e.message))));
   } finally {
     host.server.close();
+  }
+});
+
+test('OpenSSH -L aimed at a service on the host loopback: the forwarded port fails, the host service sees nothing', async () => {
+  const host = await hostService('host secret\n');
+  const local = await freePort();
+  const client = spawnSsh(gw, 'level0', ['-L', `${local}:127.0.0.1:${host.port}`, '-o', 'ExitOnForwardFailure=yes', '--', 'echo ready; exec sleep 60']);
+  const done = collect(client);
+  try {
+    let out = '';
+    client.stdout!.on('data', (d: string) => (out += d));
+    while (!out.includes('ready')) await once(client.stdout!, 'data');
+    // The client accepts the local connection, then closes it when the gateway refuses the channel.
+    const socket = connect(local, '127.0.0.1');
+    let reply = '';
+    for await (const chunk of socket) reply += chunk;
+    assert.equal(reply, '', 'nothing came through the forwarded port');
+    const failure = await gw.waitFor((e) => e.event === 'forward.local' && e.to === `127.0.0.1:${host.port}`);
+    assert.equal(failure.result, 'failed');
+    assert.match(String(failure.message), /refused/i, "the sandbox's own loopback has no such port");
+    assert.equal(host.connections(), 0, 'the host service never saw a connection');
+  } finally {
+    client.kill('SIGTERM');
+    host.server.close();
+    await done;
+  }
+});
+
+test('direct-tcpip: 64 channels at once, the 65th is refused and the connection lives on; closing one frees a slot', async () => {
+  const client = await ssh2Login(gw, 'level0');
+  try {
+    // Inside: a server that keeps every connection and greets it with its number.
+    await spawnInside(
+      client,
+      `python3 -c "import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); ` +
+        `s.bind(('127.0.0.1', 7500)); s.listen(128); print('ready', flush=True); kept = []\n` +
+        `while True: c, _ = s.accept(); kept.append(c); c.sendall(b'hi %d' % len(kept))"`,
+    );
+    const greeting = async (channel: ClientChannel) => String((await once(channel, 'data'))[0]);
+    const channels = await Promise.all(Array.from({ length: 64 }, () => forwardOut(client, 7500)));
+    const greetings = await Promise.all(channels.map(greeting));
+    assert.equal(new Set(greetings).size, 64, 'each channel reached the server inside');
+
+    // ssh2 answers a refused open with reason 2 (connect failed) whatever the cause; the log says which.
+    await assert.rejects(forwardOut(client, 7500), (err: Error & { reason?: number }) => err.reason === 2);
+    await gw.waitFor((e) => e.event === 'forward.local' && e.reason === 'max-direct-tcpip' && e.max === 64);
+    assert.equal((await ssh2Exec(client, 'echo alive')).stdout, 'alive\n', 'the connection lives on');
+
+    channels[0].close();
+    await once(channels[0], 'close');
+    const replacement = await forwardOut(client, 7500);
+    // 65th connection the server saw: the refused open never reached it.
+    assert.equal(await greeting(replacement), 'hi 65', 'a slot freed once a channel closed');
+    await assert.rejects(forwardOut(client, 7500), (err: Error & { reason?: number }) => err.reason === 2, 'the limit holds again at 64 open');
+  } finally {
+    await ssh2Logout(client);
+  }
+});
+
+test('tcpip-forward: 16 listeners at once (port 0 or not), the 17th is refused; cancelling one frees a slot', async () => {
+  const client = await ssh2Login(gw, 'level0');
+  try {
+    // Asked all at once, for port 0: neither requests still opening nor equal requested ports may escape the cap.
+    const asked = await Promise.allSettled(Array.from({ length: 17 }, () => forwardIn(client, 0)));
+    const ports = asked.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    assert.equal(ports.length, 16, JSON.stringify(asked));
+    assert.equal(new Set(ports).size, 16);
+    await gw.waitFor((e) => e.event === 'forward.remote' && e.reason === 'max-remote-forwards' && e.max === 16);
+
+    await new Promise<void>((resolve, reject) => client.unforwardIn('127.0.0.1', ports[0], (err) => (err ? reject(err) : resolve())));
+    const again = await forwardIn(client, 7600);
+    await assert.rejects(forwardIn(client, 7601), /Unable to bind/, 'the limit holds again at 16');
+
+    // Inside the sandbox: the cancelled port is closed, the others listen.
+    const probe = [...ports, again]
+      .map((p) => `socket.socket().connect_ex(("127.0.0.1", ${p}))`)
+      .join(', ');
+    const r = await ssh2Exec(client, `python3 -c 'import socket; print(*[e == 0 for e in (${probe})])'`);
+    assert.equal(r.stdout, ['False', ...Array(16).fill('True')].join(' ') + '\n', r.stderr);
+  } finally {
+    await ssh2Logout(client);
   }
 });
 

@@ -6,16 +6,17 @@ import { once } from 'node:events';
 import { test } from 'node:test';
 import { Client, type ClientChannel } from 'ssh2';
 import { ssh } from './helpers/clients.js';
-import type { TestGateway } from './helpers/gateway.js';
+import { TestGateway } from './helpers/gateway.js';
+import { assertNothingLeft } from './helpers/leftovers.js';
 import { sharedGateway } from './helpers/shared-gateway.js';
 
 let gw: TestGateway;
 sharedGateway((g) => (gw = g));
 
-async function login(username: string, password: string): Promise<Client> {
+async function login(username: string, password: string, gateway = gw): Promise<Client> {
   const client = new Client();
   const ready = once(client, 'ready');
-  client.connect({ host: '127.0.0.1', port: gw.port, username, password, tryKeyboard: false });
+  client.connect({ host: '127.0.0.1', port: gateway.port, username, password, tryKeyboard: false });
   await ready; // rejects with the client's 'error' (authentication failure included)
   return client;
 }
@@ -86,5 +87,56 @@ test('a join token works for its own level and password only; guesses are refuse
     assert.equal(r.stdout, 'openssh-was-here\n');
   } finally {
     owner.end();
+  }
+});
+
+test('every session gets a join token of its own', async () => {
+  const clients = await Promise.all([login('level0', 'level0'), login('level0', 'level0'), login('level1', gw.password('level1'))]);
+  try {
+    const tokens = await Promise.all(clients.map(async (c, i) => (await joinToken(c, i < 2 ? 'level0' : 'level1')).token));
+    assert.equal(new Set(tokens).size, tokens.length, `tokens: ${tokens.join(' ')}`);
+  } finally {
+    for (const c of clients) c.end();
+  }
+});
+
+test('a wrong token with the right password is a failed authentication attempt: counted to MaxAuthTries and penalised', async () => {
+  // A gateway of its own: its penalties start from nothing, so none of this file's earlier failures
+  // delay the answers, and the penalty seen below comes from these attempts alone.
+  const own = await TestGateway.start();
+  try {
+    const owner = await login('level0', 'level0', own);
+    const { token } = await joinToken(owner, 'level0');
+    // One character off a live token of the same level: the password is right, the token is not.
+    const user = `level0+${token.slice(0, -1)}${token.endsWith('a') ? 'b' : 'a'}`;
+    const client = new Client();
+    let attempts = 0;
+    client.on('error', () => {});
+    const closed = once(client, 'close');
+    client.connect({
+      host: '127.0.0.1', port: own.port, username: user, readyTimeout: 60_000,
+      // The same login again after every failure, until the gateway stops answering (or 10 tries).
+      authHandler: () => (++attempts <= 10 ? { type: 'password', username: user, password: 'level0' } : false),
+    });
+    await closed;
+    const tooMany = await own.waitFor((e) => e.event === 'auth.too_many');
+    assert.equal(tooMany.user, user);
+    assert.equal(tooMany.failures, 6, 'each attempt counted as a failure');
+    assert.equal(attempts, 6, 'the sixth failure ended the connection');
+    // Past the free failures, the source's answers wait: the attempts went on its record too.
+    const penalty = await own.waitFor((e) => e.event === 'auth.penalty');
+    assert.equal(penalty.failures, 6);
+    assert.equal(own.events('session.join').length, 0);
+
+    const end = own.waitFor((e) => e.event === 'session.end');
+    owner.end();
+    await end;
+  } finally {
+    await own.stop();
+    try {
+      await assertNothingLeft(own);
+    } finally {
+      own.cleanup();
+    }
   }
 });

@@ -9,8 +9,18 @@ import { errorCode } from '../errors/catalog.js';
 import type { ConnectionSession } from '../session/connection-session.js';
 import type { SandboxListener } from '../sandbox/types.js';
 
-/** Remote forwards (`ssh -R`) one connection may hold at once. */
+/** Remote forwards (`ssh -R`) one connection may hold at once, counting those still being opened. */
 const MAX_REMOTE_FORWARDS = 16;
+/**
+ * Direct-tcpip channels (`ssh -L`/`-W`, pwntools' remote()) open at once, counting those still
+ * connecting: each holds a socket in the sandbox and a channel in the gateway, and ssh2 has no cap.
+ */
+const MAX_DIRECT_TCPIP = 64;
+/**
+ * Direct-tcpip channels open per session. ssh-server.ts hands handleDirectTcpip the session, not the
+ * connection, so connections joined to one sandbox (LEVEL+TOKEN) share its MAX_DIRECT_TCPIP.
+ */
+const directChannels = new WeakMap<ConnectionSession, number>();
 
 /** The numeric address a client's host name stands for inside the sandbox, if it names one. */
 export function addressInside(host: string, hostname: string): string | undefined {
@@ -51,10 +61,23 @@ export function handleDirectTcpip(
     log.info({ result: 'refused' }, 'forwarding refused: the host is not the sandbox');
     return reject();
   }
+  const open = directChannels.get(session) ?? 0;
+  if (open >= MAX_DIRECT_TCPIP) {
+    log.info({ result: 'refused', reason: 'max-direct-tcpip', max: MAX_DIRECT_TCPIP }, 'forwarding refused: too many forwarded connections');
+    return reject();
+  }
+  directChannels.set(session, open + 1);
+  const release = () => directChannels.set(session, directChannels.get(session)! - 1);
   session.touch();
   session.connect(address, info.destPort).then(
-    (socket) => splice(accept(), socket, session),
+    (socket) => {
+      const channel = accept();
+      // ssh2 emits 'close' when the client closes the channel and when the connection ends.
+      channel.once('close', release);
+      splice(channel, socket, session);
+    },
     (err) => {
+      release();
       log.info({ result: 'failed', code: errorCode(err), message: (err as Error).message }, 'forwarded connection failed');
       reject();
     },
@@ -63,7 +86,11 @@ export function handleDirectTcpip(
 
 /** tcpip-forward and cancel-tcpip-forward of one connection; its listeners close with it. */
 export class RemoteForwards {
+  /** By "address:port" as the client bound it, the port being the one chosen inside when it asked for 0. */
   private readonly listeners = new Map<string, SandboxListener>();
+  /** Requests still waiting for their listener: they count against MAX_REMOTE_FORWARDS too. */
+  private opening = 0;
+  private closed = false;
 
   constructor(
     private readonly client: Connection,
@@ -79,6 +106,7 @@ export class RemoteForwards {
   }
 
   closeAll(): void {
+    this.closed = true;
     for (const listener of this.listeners.values()) listener.close();
     this.listeners.clear();
   }
@@ -88,10 +116,12 @@ export class RemoteForwards {
     const log = this.session.log.child({ event: 'forward.remote', bind: `${bindAddr}:${bindPort}` });
     const address = bindAddress(bindAddr, this.session.hostname);
     // Like sshd for a user who is not root: no privileged ports.
-    if (!address || !Number.isInteger(bindPort) || (bindPort > 0 && bindPort < 1024) || bindPort > 65535 || this.listeners.size >= MAX_REMOTE_FORWARDS) {
-      log.info({ result: 'refused' }, 'remote forwarding refused');
+    const full = this.listeners.size + this.opening >= MAX_REMOTE_FORWARDS;
+    if (!address || !Number.isInteger(bindPort) || (bindPort > 0 && bindPort < 1024) || bindPort > 65535 || full) {
+      log.info({ result: 'refused', ...(full && { reason: 'max-remote-forwards', max: MAX_REMOTE_FORWARDS }) }, 'remote forwarding refused');
       return reject?.();
     }
+    this.opening++;
     try {
       const listener = await this.session.listen(address, bindPort, (socket, peer) => {
         this.session.touch();
@@ -100,12 +130,17 @@ export class RemoteForwards {
           splice(channel, socket, this.session);
         });
       });
-      this.listeners.set(`${bindAddr}:${bindPort}`, listener);
+      // The connection ended while the listener opened: nothing would close it (a joined sandbox lives on).
+      if (this.closed) return void listener.close();
+      // Keyed by the port chosen: requests for port 0 must not replace each other (and escape the cap).
+      this.listeners.set(`${bindAddr}:${listener.port}`, listener);
       log.info({ result: 'listening', port: listener.port }, 'remote forwarding listening inside the sandbox');
       accept?.(listener.port);
     } catch (err) {
       log.info({ result: 'failed', code: errorCode(err), message: (err as Error).message }, 'remote forwarding failed');
       reject?.();
+    } finally {
+      this.opening--;
     }
   }
 

@@ -1,21 +1,30 @@
 """pwntools (Debian's python3-pwntools) against the gateway, for test/client-matrix.test.ts, the way
 a player's exploit script uses it: ssh() with its default connect-time probes (an SFTP session, pwd,
 process('false'), a read of /proc/sys/kernel/randomize_va_space, checksec), then shell(), run(),
-system(), process() with argv, env and cwd, and upload_data()/download_data(), all on ONE connection.
+system(), process() with argv, env and cwd, upload_data()/download_data(), upload_file()/download_file()
+and upload_dir()/download_dir(), all on ONE connection.
 
 Each part runs even if another failed; its exception is reported as "error" in its section.
 The environment must set PWNLIB_NOTERM=1 (no terminal) and HOME/TMPDIR to a private directory.
-WG_ARGS: {"marker": str (a word the shell section echoes), "upload": str (hex of the bytes to upload)}
+WG_ARGS: {"marker": str (a word the shell section echoes), "upload": str (hex of the bytes to upload),
+          "uploadFile": str (hex of other bytes, for upload_file)}
 Prints {"connect": {...}, "shell": {...}, "run": {...}, "system": {...}, "process": {...},
-        "processStdin": {...}, "files": {...}, "warnings": [pwntools warnings and errors]}.
+        "processStdin": {...}, "files": {...}, "fileAndDir": {...}, "remote": {...}, "listen": {...},
+        "warnings": [pwntools warnings and errors]}.
 """
 import json
 import logging
 import os
-import sys
+import tempfile
 
-from pwn import *  # noqa: F401,F403  as exploit scripts import it
-from pwn import context, ssh
+# pwntools logs to stdout, its errors included: the JSON document gets the real stdout to itself, and
+# a failing part shows as its "error" instead of as output that is not JSON.
+result_out = os.fdopen(os.dup(1), "w")
+os.dup2(2, 1)
+
+import pwnlib  # noqa: E402
+from pwn import *  # noqa: E402,F401,F403  as exploit scripts import it
+from pwn import context, ssh  # noqa: E402
 
 ARGS = json.loads(os.environ.get("WG_ARGS") or "{}")
 context.log_level = "warning"
@@ -125,6 +134,56 @@ def _():
             "readme": text(readme), "stat": text(listing), "statStatus": status}
 
 
+def upload_dir(local, remote):
+    """s.upload_dir. Before 4.10 it formats the bytes that `mktemp` (run inside) returns into its tar
+    command, `tar -xzf b'/tmp/...'`, and fails against any server (Gallopsled/pwntools#2165): for
+    those versions that one call of `mktemp` returns str, the rest is pwntools' own code."""
+    if tuple(int(n) for n in pwnlib.__version__.split(".")[:2]) >= (4, 10):
+        return s.upload_dir(local, remote)
+    mktemp = s.mktemp  # pwntools' runner of the command
+    s.mktemp = lambda *args: mktemp(*args).decode()
+    try:
+        return s.upload_dir(local, remote)
+    finally:
+        del s.mktemp
+
+
+@part("fileAndDir")
+def _():
+    local = tempfile.mkdtemp()
+    # Bytes other than the files part's: download_file looks in pwntools' cache by the remote file's
+    # sha256 first, and must not be answered from there.
+    data = bytes.fromhex(ARGS["uploadFile"])
+    with open(os.path.join(local, "payload.bin"), "wb") as f:
+        f.write(data)
+    remote = s.upload_file(os.path.join(local, "payload.bin"), "/tmp/matrix-payload.bin")
+    s.download_file(remote, os.path.join(local, "payload.back"))
+    with open(os.path.join(local, "payload.back"), "rb") as f:
+        file_round_trip = f.read() == data
+
+    # upload_dir and download_dir go through tar in the sandbox: modes must survive, and a file made
+    # inside in between must come back.
+    tree = os.path.join(local, "tree")
+    os.makedirs(os.path.join(tree, "sub"))
+    with open(os.path.join(tree, "a.txt"), "w") as f:
+        f.write("alpha\n")
+    with open(os.path.join(tree, "sub", "run.sh"), "w") as f:
+        f.write("#!/bin/sh\necho ran-as-$(id -un)\n")
+    os.chmod(os.path.join(tree, "sub", "run.sh"), 0o755)
+    upload_dir(tree, "/tmp")
+    inside, status = s.run_to_end("cat /tmp/tree/a.txt && /tmp/tree/sub/run.sh && echo made-inside > /tmp/tree/sub/new.txt")
+    back = os.path.join(local, "back")
+    s.download_dir("/tmp/tree", back)
+    downloaded = {}
+    for root, _, files in os.walk(back):
+        for name in files:
+            path = os.path.join(root, name)
+            with open(path) as f:
+                downloaded[os.path.relpath(path, back)] = f.read()
+    return {"remote": remote, "fileRoundTrip": file_round_trip, "inside": text(inside), "insideStatus": status,
+            "downloaded": downloaded, "runMode": oct(os.stat(os.path.join(back, "sub", "run.sh")).st_mode & 0o777)}
+
+
 @part("remote")
 def _():
     # a service on the sandbox's localhost, reached with remote() (direct-tcpip from inside)
@@ -154,4 +213,5 @@ def _():
 
 s.close()
 result["warnings"] = warnings_seen
-sys.stdout.write(json.dumps(result))
+result_out.write(json.dumps(result))
+result_out.flush()
