@@ -186,4 +186,17 @@ test('kernel interfaces in /proc are masked (/proc/kcore, /proc/sched_debug, /pr
   assert.notEqual(dmesg.code, 0);
   assert.equal(dmesg.stdout, '');
   assert.match(dmesg.stderr, /Operation not permitted/);
+
+  // Masked directories: empty and read-only, whatever they hold on the host.
+  const dirs = ['asound', 'acpi', 'scsi'].filter((name) => existsSync(`/proc/${name}`));
+  for (const name of dirs) {
+    const r = await ssh(gw, 'level0', ['--', `ls -A /proc/${name} | wc -l; touch /proc/${name}/x 2>&1 | grep -c 'Read-only file system'`]);
+    assert.equal(r.stdout, '0\n1\n', `/proc/${name}: ${r.stdout} ${r.stderr}`);
+  }
+  t.diagnostic(`masked directories on this kernel: ${dirs.join(', ') || 'none'}`);
+});
+
+test('/dev/shm is the sandbox\'s own, sticky and writable by players, and counts against the writable cap', async () => {
+  const r = await ssh(gw, 'level0', ['--', 'stat -c %a /dev/shm; echo x > /dev/shm/mine && cat /dev/shm/mine; head -c 80m /dev/zero 2>&1 >/dev/shm/big | grep -c "No space left"']);
+  assert.equal(r.stdout, '1777\nx\n1\n', r.stderr);
 });

@@ -54,19 +54,25 @@
 #include "sandbox-root.h"
 
 /* Kernel interfaces a player has no business with, as Docker masks them: files hidden behind
- * /dev/null, directories behind an empty read-only tmpfs, the rest read-only. Paths this kernel
+ * /dev/null, directories behind an empty read-only directory, the rest read-only. Paths this kernel
  * lacks are skipped. (Paths relative to the new root, before pivot_root.) */
 static const char *const MASKED[] = {"proc/kcore", "proc/kallsyms", "proc/keys", "proc/latency_stats", "proc/timer_list",
                                      "proc/timer_stats", "proc/sched_debug", "proc/kmsg", "proc/interrupts",
                                      "proc/asound", "proc/acpi", "proc/scsi"};
 static const char *const READ_ONLY[] = {"proc/bus", "proc/fs", "proc/irq", "proc/sys", "proc/sysrq-trigger"};
 
-static void mask_kernel_interfaces(void) {
+/* `empty`: an empty directory of the writable tmpfs, bound read-only over each masked directory
+ * (a bind adds no filesystem: every tmpfs of its own would cost kernel memory per sandbox). */
+static void mask_kernel_interfaces(const char *empty) {
     struct stat st;
     for (size_t i = 0; i < sizeof MASKED / sizeof *MASKED; i++) {
         if (lstat(MASKED[i], &st) != 0) continue;
-        if (S_ISDIR(st.st_mode)) do_mount("wargate-masked", MASKED[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,nr_inodes=1,mode=0555");
-        else do_mount("dev/null", MASKED[i], NULL, MS_BIND, NULL);
+        if (S_ISDIR(st.st_mode)) {
+            do_mount(empty, MASKED[i], NULL, MS_BIND, NULL);
+            do_mount(NULL, MASKED[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+        } else {
+            do_mount("dev/null", MASKED[i], NULL, MS_BIND, NULL);
+        }
     }
     for (size_t i = 0; i < sizeof READ_ONLY / sizeof *READ_ONLY; i++) {
         if (lstat(READ_ONLY[i], &st) != 0) continue;
@@ -207,9 +213,16 @@ static void run_init(void) {
     snprintf(data, sizeof data, "size=%s,nr_inodes=%s,mode=0755", size, inodes);
     do_mount("wargate-rw", mnt, "tmpfs", MS_NOSUID | MS_NODEV, data);
     if (chdir(mnt) != 0) fail(mnt);
-    if (mkdir("upper", 0755) != 0 || mkdir("work", 0755) != 0 || mkdir("root", 0755) != 0) fail("mkdir");
-    /* The root directory inside is the upper one's: the sandbox's root owns it. */
-    if (chown("upper", (uid_t)root_id, (gid_t)root_id) != 0) fail("chown upper");
+    /* Besides the overlay's upper and work directories, the writable tmpfs holds /dev/shm and the
+     * empty directory that masks kernel interfaces, both bound in below: one filesystem, one size
+     * cap for everything a player can write, and less kernel memory than a tmpfs each. */
+    if (mkdir("upper", 0755) != 0 || mkdir("work", 0755) != 0 || mkdir("root", 0755) != 0 || mkdir("shm", 0755) != 0 ||
+        mkdir("empty", 0555) != 0)
+        fail("mkdir");
+    /* The root directory inside is the upper one's: the sandbox's root owns it, and /dev/shm. */
+    if (chown("upper", (uid_t)root_id, (gid_t)root_id) != 0 || chown("shm", (uid_t)root_id, (gid_t)root_id) != 0 ||
+        chmod("shm", 01777) != 0)
+        fail("chown upper");
     /* Each layer bound in under a short name, and every overlay path relative: the options that
      * /proc/self/mountinfo shows inside name no host path (l0:l1, upper, work). */
     size_t used = (size_t)snprintf(data, sizeof data, "lowerdir=");
@@ -235,12 +248,12 @@ static void run_init(void) {
         exit(125);
     }
     do_mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-    mask_kernel_interfaces();
+    mask_kernel_interfaces("../empty");
     /* /dev comes from the base layer; the sandbox adds a devpts instance of its own, so a player
      * can never open another player's terminal. */
     do_mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5");
-    snprintf(data, sizeof data, "size=16m,nr_inodes=1024,mode=1777,uid=%lu,gid=%lu", root_id, root_id);
-    do_mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, data);
+    do_mount("../shm", "dev/shm", NULL, MS_BIND, NULL);
+    do_mount(NULL, "dev/shm", NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV, NULL);
 
     if (sethostname(host, strlen(host)) != 0) fail("hostname");
     bring_up_loopback();

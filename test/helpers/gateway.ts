@@ -29,7 +29,14 @@ export interface GatewayOptions {
 }
 
 export class TestGateway {
+  /**
+   * The log, but for the lines about the games' daemon sandboxes (a challenge port's or a localhost
+   * service's, started with the gateway and alive as long as it is): tests count and wait for the
+   * sandboxes of players and connections, and those lines are in `daemonLogs`.
+   */
   readonly logs: LogEntry[] = [];
+  readonly daemonLogs: LogEntry[] = [];
+  private readonly daemonSandboxes = new Set<unknown>();
   private waiters: { pred: (e: LogEntry) => boolean; resolve: (e: LogEntry) => void }[] = [];
   port = 0;
   /** Added to every challenge port of the games served (the config's challenges.portOffset). */
@@ -47,8 +54,10 @@ export class TestGateway {
       } catch {
         entry = { msg: line };
       }
-      this.logs.push(entry);
       if (entry.event === 'sandbox.start') this.pin(entry);
+      if (entry.event === 'sandbox.start' && entry.purpose === 'daemon') this.daemonSandboxes.add(entry.sandbox);
+      if (entry.sandbox !== undefined && this.daemonSandboxes.has(entry.sandbox)) return void this.daemonLogs.push(entry);
+      this.logs.push(entry);
       this.waiters = this.waiters.filter((w) => (w.pred(entry) ? (w.resolve(entry), false) : true));
     });
     proc.stderr!.on('data', (d: Buffer) => process.stderr.write(`[gateway stderr] ${d}`));

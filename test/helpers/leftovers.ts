@@ -32,13 +32,15 @@ export function processesIn(namespaces: Set<string>, accept: (pid: number, ns: s
  * the games' daemons (a localhost service's or a challenge port's), which live as long as it does.
  */
 function endedSandboxes(gw: TestGateway) {
-  const all = gw.events('sandbox.start');
-  return gatewayStopped(gw) ? all : all.filter((e) => e.purpose !== 'daemon');
+  const players = gw.events('sandbox.start');
+  return gatewayStopped(gw) ? [...players, ...daemonStarts(gw)] : players;
 }
+
+const daemonStarts = (gw: TestGateway) => gw.daemonLogs.filter((e) => e.event === 'sandbox.start');
 
 /** Ids of the games' daemon sandboxes while the gateway runs (none once it has stopped). */
 function liveDaemons(gw: TestGateway): Set<string> {
-  return new Set(gatewayStopped(gw) ? [] : gw.events('sandbox.start').filter((e) => e.purpose === 'daemon').map((e) => e.sandbox as string));
+  return new Set(gatewayStopped(gw) ? [] : daemonStarts(gw).map((e) => e.sandbox as string));
 }
 
 export function sandboxNamespaces(gw: TestGateway): Set<string> {
