@@ -9,7 +9,7 @@ import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { collect, spawnSsh, ssh } from './helpers/clients.js';
 import { TestGateway } from './helpers/gateway.js';
-import { assertNothingLeft, cgroupsOf, gatewaySandboxProcesses } from './helpers/leftovers.js';
+import { assertNothingLeft, cgroupsOf, gatewaySandboxProcesses, liveDaemons } from './helpers/leftovers.js';
 import { SessionDriver } from './helpers/session-driver.js';
 
 const LIVE = 50;
@@ -75,7 +75,7 @@ test(`gateway SIGKILLed with ${LIVE} live sandboxes and ${MID_SPAWN} being creat
     assert.ok((startup.removed as number) >= LIVE, `the restart removed ${startup.removed} leftovers`);
     t.diagnostic(`restart: reaper removed ${startup.removed}`);
     // Only the new gateway's own: the demo's challenge daemon, started with it.
-    const daemons = new Set(g2.daemonLogs.filter((e) => e.event === 'sandbox.start').map((e) => e.sandbox as string));
+    const daemons = liveDaemons(g2);
     assert.deepEqual(cgroupsOf(g.stateDir, { sandboxesOnly: true }).filter((dir) => !daemons.has(basename(dir))), [], 'sandbox cgroups after the restart');
     assert.deepEqual(readdirSync(join(g.stateDir, 'sandboxes')).filter((f) => !daemons.has(f.replace(/\.json$/, ''))), [], 'records after the restart');
     const r = await ssh(g2, 'level0', ['--', 'echo served']);

@@ -39,7 +39,7 @@ function endedSandboxes(gw: TestGateway) {
 const daemonStarts = (gw: TestGateway) => gw.daemonLogs.filter((e) => e.event === 'sandbox.start');
 
 /** Ids of the games' daemon sandboxes while the gateway runs (none once it has stopped). */
-function liveDaemons(gw: TestGateway): Set<string> {
+export function liveDaemons(gw: TestGateway): Set<string> {
   return new Set(gatewayStopped(gw) ? [] : daemonStarts(gw).map((e) => e.sandbox as string));
 }
 
