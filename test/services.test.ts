@@ -299,7 +299,7 @@ test('a daemon and its sandbox are gone after the gateway stops; a service on th
   const own = await TestGateway.start({ config: { games: [gameDir] } });
   try {
     const started = await own.waitFor((e) => e.event === 'service.started' && e.port === DAEMON_PORT, 20_000);
-    const box = own.events('sandbox.start').find((e) => e.sandbox === started.sandbox)!;
+    const box = own.daemonLogs.find((e) => e.event === 'sandbox.start' && e.sandbox === started.sandbox)!;
     assert.ok(existsSync(`/proc/${box.nsPid as number}`));
     await own.stop();
     assert.ok(own.events('service.stopped').some((e) => e.port === DAEMON_PORT));

@@ -5,6 +5,7 @@
 // address: beyond, a one-line refusal and nothing is created. Sandboxes are started a few at a time
 // per port, so a connection flood on a challenge costs SSH logins little CPU.
 import { createServer, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ServerConfig } from '../config/schema.js';
 import { errorCode, WargateError } from '../errors/catalog.js';
@@ -151,7 +152,7 @@ export class ChallengePorts {
     const log = this.deps.logger;
     const fields = { game: port.target.game.definition.name, port: port.target.publicPort, client: client.address };
     socket.once('close', release);
-    daemon.connect(port.target.spec.port).then(
+    connectPatiently(daemon, port.target.spec.port, () => socket.destroyed).then(
       (peer) => {
         peer.on('error', () => {});
         peer.allowHalfOpen = true;
@@ -218,6 +219,25 @@ function listen(port: ChallengePort, onConnection: (socket: Socket) => void): Pr
       resolve(server);
     });
   });
+}
+
+/** How long a connection waits for a daemon that is starting (or restarting) to listen. */
+const DAEMON_WAIT_MS = 3000;
+
+/**
+ * A connection to the daemon, retried while it is not listening yet (just started, or restarted
+ * after a crash) for up to DAEMON_WAIT_MS, unless the player has gone meanwhile.
+ */
+async function connectPatiently(daemon: SupervisedDaemon, port: number, gone: () => boolean): Promise<Duplex> {
+  const deadline = Date.now() + DAEMON_WAIT_MS;
+  for (;;) {
+    try {
+      return await daemon.connect(port);
+    } catch (err) {
+      if (gone() || Date.now() >= deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
 }
 
 /** What a port is, as opened at start: a reload that changes it needs a restart. */

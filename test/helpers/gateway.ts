@@ -30,9 +30,9 @@ export interface GatewayOptions {
 
 export class TestGateway {
   /**
-   * The log, but for the lines about the games' daemon sandboxes (a challenge port's or a localhost
-   * service's, started with the gateway and alive as long as it is): tests count and wait for the
-   * sandboxes of players and connections, and those lines are in `daemonLogs`.
+   * The log, but for the sandbox.* lines of the games' daemon sandboxes (a challenge port's or a
+   * localhost service's, started with the gateway and alive as long as it is): tests count and wait
+   * for the sandboxes of players and connections, and those lines are in `daemonLogs`.
    */
   readonly logs: LogEntry[] = [];
   readonly daemonLogs: LogEntry[] = [];
@@ -56,7 +56,8 @@ export class TestGateway {
       }
       if (entry.event === 'sandbox.start') this.pin(entry);
       if (entry.event === 'sandbox.start' && entry.purpose === 'daemon') this.daemonSandboxes.add(entry.sandbox);
-      if (entry.sandbox !== undefined && this.daemonSandboxes.has(entry.sandbox)) return void this.daemonLogs.push(entry);
+      // Their sandbox.* lines (start, end, ...); what the daemon itself does (service.started, challenge.daemon.crashed) stays.
+      if (entry.event?.startsWith('sandbox.') && this.daemonSandboxes.has(entry.sandbox)) return void this.daemonLogs.push(entry);
       this.logs.push(entry);
       this.waiters = this.waiters.filter((w) => (w.pred(entry) ? (w.resolve(entry), false) : true));
     });
