@@ -14,6 +14,9 @@
 //    but noisy on a shared machine; (b) the Pss of every process descending from the server (socat,
 //    or the gateway: holders, PID 1s, handlers) plus the server's own RSS growth, divided by IDLE.
 //    Then all are closed.
+// 3. (wargate only) SSH logins beside a flood: sequential interactive SSH logins (ssh2, pty + shell,
+//    up to the prompt, then exit) on a quiet gateway, then while phase 1's churn runs: connect ->
+//    prompt percentiles of both, to show what a challenge flood costs players of SSH levels.
 // Figures only, nothing asserted on them; afterwards nothing may be left of the gateway's sandboxes.
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -26,6 +29,7 @@ import { writeGame } from '../test/helpers/test-games.js';
 import { readdirSync } from 'node:fs';
 import { descendsFrom } from '../test/helpers/leftovers.js';
 import { context, f1, f2, finish, intArg, sleep, smapsRollup, statusKb, summaryLine, usedKb } from './lib.js';
+import { exitCleanly, loginShell } from './ssh-client.js';
 
 const HANDLER = 'echo banner; read line';
 const DECLARED_PORT = 7100;
@@ -94,8 +98,27 @@ async function idleMemory(port: number, count: number, server: number): Promise<
   return [(after - before) / count, processes / count];
 }
 
-async function measure(label: string, port: number, server: number, seconds: number, concurrency: number, idle: number): Promise<void> {
+/** Sequential SSH logins up to the prompt (then a clean exit) until `until` says stop; their connect -> prompt ms. */
+async function sshLogins(sshPort: number, until: () => boolean): Promise<number[]> {
+  const times: number[] = [];
+  while (!until()) {
+    const login = await loginShell({ port: sshPort, user: 'player0', password: 'player0', localAddress: '127.0.7.1' });
+    times.push(login.promptMs);
+    await exitCleanly(login);
+  }
+  return times;
+}
+
+async function measure(label: string, port: number, server: number, seconds: number, concurrency: number, idle: number, sshPort?: number): Promise<void> {
+  if (sshPort !== undefined) {
+    let n = 0;
+    console.log(summaryLine('  SSH login, quiet', await sshLogins(sshPort, () => n++ >= 20)));
+  }
+  let churning = true;
+  const during = sshPort === undefined ? Promise.resolve([]) : sshLogins(sshPort, () => !churning);
   const r = await rate(port, seconds, concurrency);
+  churning = false;
+  if (sshPort !== undefined) console.log(summaryLine('  SSH login, during the churn', await during));
   console.log(`${label}: ${f1(r.rounds / seconds)} connections/s (${r.rounds} in ${seconds} s, ${concurrency} at a time, ${r.failures} failed)`);
   console.log(summaryLine(`  ${label} connect -> banner`, r.latencies));
   await sleep(1000);
@@ -132,7 +155,7 @@ challenges:
 const gw = await TestGateway.start({ config: { games: [gameDir] } });
 let failed = false;
 try {
-  await measure('wargate per-connection', DECLARED_PORT + gw.challengePortOffset, gw.proc.pid!, seconds, concurrency, idle);
+  await measure('wargate per-connection', DECLARED_PORT + gw.challengePortOffset, gw.proc.pid!, seconds, concurrency, idle, gw.port);
   const starts = gw.events('challenge.start').map((e) => e.ms as number);
   console.log(summaryLine('wargate sandbox start (log)', starts));
 } catch (err) {
