@@ -3,16 +3,19 @@
 // its stdin and stdout; wall-time, CPU, memory and process limits; caps on connections in all and
 // per address with a one-line refusal; a shell won through the handler is inside that sandbox only;
 // a daemon port relays to one supervised program whose network is its loopback alone; connections
-// appear in `wargate sessions` and `wargate kill` ends them; a flood leaves SSH logins unhurt.
+// appear in `wargate sessions` and `wargate kill` ends them; a flood leaves SSH logins unhurt; a
+// gateway killed with live connections leaves nothing a restart does not remove.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { TestGateway, WARGATE } from './helpers/gateway.js';
 import { ssh } from './helpers/clients.js';
+import { assertNothingLeft, gatewaySandboxProcesses } from './helpers/leftovers.js';
 import { sharedGateway } from './helpers/shared-gateway.js';
 import { writeGame } from './helpers/test-games.js';
 
@@ -273,3 +276,46 @@ test('a connection flood on a challenge port: refused beyond its cap, and an SSH
   const results = await Promise.all(flood);
   assert.equal(results.filter((r) => r.text === 'wargate: this challenge is full right now; try again in a minute\n').length, 380);
 });
+
+test('a gateway SIGKILLed with live challenge connections: their sandboxes die with it, a restart reaps what it left', async () => {
+  const own = await TestGateway.start({ config: { games: [gameDir] } });
+  let again: TestGateway | undefined;
+  const sockets: Socket[] = [];
+  try {
+    for (let i = 0; i < 3; i++) {
+      const socket = connect({ host: '127.0.0.1', port: P.flood + own.challengePortOffset });
+      socket.on('error', () => {});
+      sockets.push(socket);
+    }
+    await own.waitFor(() => own.events('challenge.start').length === 3, 20_000);
+    const killed = once(own.proc, 'exit');
+    own.proc.kill('SIGKILL');
+    await killed;
+    const killedAt = Date.now();
+    // Every process of every sandbox it made (the daemon's too) dies with it; zombies left for the host's init run nothing.
+    const alive = () => gatewaySandboxProcesses(own).filter((pid) => !/^State:\s+Z/m.test(statusOf(pid)));
+    while (alive().length > 0 && Date.now() - killedAt < 1000) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(alive(), [], 'sandbox processes 1 s after the gateway died');
+    const left = own.events('sandbox.start').length + own.daemonLogs.filter((e) => e.event === 'sandbox.start').length;
+    again = await TestGateway.start({ stateDir: own.stateDir, config: { games: [gameDir] } });
+    assert.equal(again.logs.find((e) => e.event === 'reaper.startup')?.removed, left, 'the restart removed the records and cgroups of all 4');
+    await assertNothingLeft(again);
+  } finally {
+    for (const s of sockets) s.destroy();
+    await own.stop();
+    if (again) {
+      await again.stop();
+      await assertNothingLeft(again);
+      again.cleanup();
+    }
+    own.cleanup();
+  }
+});
+
+function statusOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return 'State: Z (gone)';
+  }
+}
