@@ -53,9 +53,12 @@ program
   .option('--host <address>', 'address to listen on', '0.0.0.0')
   .option('--state-dir <dir>', 'where host keys, passwords and layers are kept', '/var/lib/wargate')
   .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
-  .action(async (opts: { port: number; host: string; stateDir: string; logLevel: string }) => {
+  .option('--port-offset <n>', "added to the demo's public challenge ports (5842, 5843)", port, 0)
+  .action(async (opts: { port: number; host: string; stateDir: string; logLevel: string; portOffset: number }) => {
     const config = serverConfigSchema.parse({
       listen: { host: opts.host, port: opts.port },
+      // The challenge ports listen where SSH does.
+      challenges: { host: opts.host, portOffset: opts.portOffset },
       stateDir: resolve(opts.stateDir),
       games: [DEMO_GAME],
       log: { level: opts.logLevel },
