@@ -8,11 +8,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { ConfigError, parseYaml } from '../src/config/load-yaml.js';
+import { gameSchema } from '../src/config/schema.js';
 import { TestGateway, WARGATE } from './helpers/gateway.js';
 import { ssh } from './helpers/clients.js';
 import { assertNothingLeft, gatewaySandboxProcesses } from './helpers/leftovers.js';
@@ -100,6 +102,45 @@ after(() => rmSync(gameDir, { recursive: true, force: true }));
 
 let gw: TestGateway;
 sharedGateway((g) => (gw = g), { config: { games: [gameDir] } });
+
+test('game schema: a challenge names a level of the game, a port, a mode and known limits; no port twice', () => {
+  const game = (challenges: string) => `name: g\nhostname: h\nlevels:\n  - user: level0\n    uid: 12000\n    password: x\nchallenges:\n${challenges}`;
+  const fields = (text: string) => {
+    try {
+      parseYaml(text, 'game.yaml', gameSchema);
+    } catch (err) {
+      assert.ok(err instanceof ConfigError, String(err));
+      return err.problems.map((p) => `${p.line} ${p.field}: ${p.message}`);
+    }
+    return [];
+  };
+  const ok = parseYaml(game('  - { port: 5842, mode: per-connection, level: level0, command: cat }\n'), 'game.yaml', gameSchema);
+  assert.deepEqual(ok.challenges[0].limits, { wallSeconds: 300, cpuSeconds: 10, memory: '64m', pids: 16, cpuWeight: 100, writableSize: '16m', writableInodes: 4096 });
+  assert.equal(ok.challenges[0].stderr, 'discard');
+  assert.deepEqual(fields(game('  - { port: 5842, mode: per-connection, level: level9, command: cat }\n')), ['8 challenges.0.level: "level9" is not a level user of this game']);
+  assert.deepEqual(fields(game('  - { port: 5842, mode: inetd, level: level0, command: cat }\n')).map((f) => f.split(':')[0]), ['8 challenges.0.mode']);
+  assert.deepEqual(fields(game('  - { port: 70000, mode: daemon, level: level0, command: cat }\n')), ['8 challenges.0.port: expected a port from 1 to 65535']);
+  assert.deepEqual(fields(game('  - { port: 5842, mode: daemon, level: level0, command: cat, limits: { wallSeconds: 0, disk: 1 } }\n')).map((f) => f.split(':')[0]).sort(), ['8 challenges.0.limits.disk', '8 challenges.0.limits.wallSeconds']);
+  assert.deepEqual(fields(game('  - { port: 5842, mode: daemon, level: level0, command: cat }\n  - { port: 5842, mode: per-connection, level: level0, command: cat }\n')), ['9 challenges.1.port: port 5842 is already served by challenges.0']);
+});
+
+test('a challenge port that cannot be opened stops the start with an error naming it, and nothing is left', async () => {
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  const port = (taken.address() as { port: number }).port;
+  const stateDir = mkdtempSync(join(tmpdir(), 'wargate-challenge-clash-'));
+  try {
+    const config = join(stateDir, 'config.yaml');
+    writeFileSync(config, `listen: { host: 127.0.0.1, port: 0 }\nstateDir: ${stateDir}\ngames: [${gameDir}]\nchallenges: { host: 127.0.0.1, portOffset: ${port - P.echo} }\n`);
+    const r = spawnSync(WARGATE, ['serve', '--config', config], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`^wargate: WG_ERR_CONFIG_INVALID: game chal: challenges.0.port: cannot listen on 127.0.0.1:${port}: EADDRINUSE\n$`));
+    assert.deepEqual(readdirSync(join(stateDir, 'sandboxes')), [], 'the daemon started before the failure was stopped');
+  } finally {
+    taken.close();
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+});
 
 interface Reply {
   text: string;

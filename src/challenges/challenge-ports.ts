@@ -207,9 +207,12 @@ export class ChallengePorts {
 function listen(port: ChallengePort, onConnection: (socket: Socket) => void): Promise<Server> {
   // Half-open: a client that sends its input and shuts down its side (`nc -N`, a script) still gets the answer.
   const server = createServer({ allowHalfOpen: true }, onConnection);
+  const where = `game ${port.target.game.definition.name}: challenges.${port.target.index}.port`;
+  if (port.target.publicPort > 65_535) {
+    return Promise.reject(new WargateError('WG_ERR_CONFIG_INVALID', `${where}: ${port.target.spec.port} + challenges.portOffset is ${port.target.publicPort}, beyond 65535`));
+  }
   return new Promise((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
-      const where = `game ${port.target.game.definition.name}: challenges.${port.target.index}.port`;
       reject(new WargateError('WG_ERR_CONFIG_INVALID', `${where}: cannot listen on ${port.host}:${port.target.publicPort}: ${err.code ?? err.message}`));
     });
     server.listen(port.target.publicPort, port.host, () => {
