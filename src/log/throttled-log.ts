@@ -34,6 +34,13 @@ export class ThrottledLog {
     }
   }
 
+  /** Drops what is held back (the gateway stops). */
+  close(): void {
+    clearTimeout(this.window);
+    this.window = undefined;
+    this.held.clear();
+  }
+
   private flush(): void {
     this.window = undefined;
     this.lines = 0;

@@ -7,6 +7,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import { ThrottledLog } from '../log/throttled-log.js';
 import type { ErrorCode } from '../errors/catalog.js';
 import { sourceKey } from './source-address.js';
 
@@ -56,15 +57,16 @@ export class PreauthGate {
   private readonly perSource = new Map<string, number>();
   private drops = 0;
   private cuts = 0;
-  private dropLines = 0;
-  private readonly suppressed = new Map<DropReason, number>();
-  private dropWindow: NodeJS.Timeout | undefined;
+  private readonly dropLog: ThrottledLog;
 
   constructor(
     private readonly limits: PreauthLimits,
     private readonly logger: Logger,
     private readonly random: () => number = Math.random,
-  ) {}
+  ) {
+    const message = { line: 'connection dropped before authentication', summary: 'more connections dropped before authentication (their lines held back)' };
+    this.dropLog = new ThrottledLog(logger, message, DROP_LINES_PER_SECOND);
+  }
 
   /** Connections accepted and not yet authenticated nor closed. */
   get unauthenticated(): number {
@@ -115,7 +117,7 @@ export class PreauthGate {
       this.release(socket);
       socket.destroy();
     }
-    clearTimeout(this.dropWindow);
+    this.dropLog.close();
   }
 
   private release(socket: Duplex): void {
@@ -150,30 +152,7 @@ export class PreauthGate {
   /** One line per drop, at most DROP_LINES_PER_SECOND a second; the rest summed up a second later. */
   private logDrop(address: string, reason: DropReason, fromAddress: number): void {
     this.drops++;
-    if (!this.dropWindow) {
-      this.dropWindow = setTimeout(() => this.endDropWindow(), 1000);
-      this.dropWindow.unref();
-    }
-    if (this.dropLines >= DROP_LINES_PER_SECOND) {
-      this.suppressed.set(reason, (this.suppressed.get(reason) ?? 0) + 1);
-      return;
-    }
-    this.dropLines++;
-    this.logger.warn(
-      { event: 'preauth.drop', code: DROP_CODES[reason], client: address, reason, unauthenticated: this.pending.size, fromAddress, dropped: this.drops },
-      'connection dropped before authentication',
-    );
-  }
-
-  private endDropWindow(): void {
-    this.dropWindow = undefined;
-    this.dropLines = 0;
-    for (const [reason, count] of this.suppressed) {
-      this.logger.warn(
-        { event: 'preauth.drop', code: DROP_CODES[reason], reason, suppressed: count, unauthenticated: this.pending.size, dropped: this.drops },
-        'more connections dropped before authentication (their lines held back)',
-      );
-    }
-    this.suppressed.clear();
+    const fields = { event: 'preauth.drop', code: DROP_CODES[reason], reason, unauthenticated: this.pending.size, dropped: this.drops };
+    this.dropLog.warn(reason, { ...fields, client: address, fromAddress }, fields);
   }
 }
