@@ -238,9 +238,12 @@ function probe(gw: TestGateway, from: string): Promise<Probe> {
   });
 }
 
-/** Resolves with the ms from `since` until the socket closes. */
+/**
+ * Resolves with the ms from `since` until the socket closes. (Not events.once: it rejects on an
+ * 'error', and a byte written just as the gateway cuts the socket comes back as ECONNRESET.)
+ */
 async function closedAfter(socket: Socket, since: number): Promise<number> {
-  if (!socket.closed) await once(socket, 'close');
+  if (!socket.closed) await new Promise((resolve) => socket.once('close', resolve));
   return Date.now() - since;
 }
 
