@@ -79,7 +79,7 @@ async function raw(write: (socket: ReturnType<typeof connect>) => void): Promise
   socket.on('error', () => {});
   await once(socket, 'connect');
   write(socket);
-  await once(socket, 'close');
+  await new Promise((resolve) => socket.once('close', resolve));
   return reply;
 }
 

@@ -72,7 +72,8 @@ class RawTransport {
       this.wake?.();
     });
     socket.on('error', () => {});
-    this.closed = once(socket, 'close');
+    // Not events.once: it would reject on the ECONNRESET of a server that cuts the connection.
+    this.closed = new Promise((resolve) => socket.once('close', resolve));
   }
 
   static async open(gw: TestGateway): Promise<RawTransport> {
