@@ -13,13 +13,13 @@ import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { ConfigError, parseYaml } from '../src/config/load-yaml.js';
+import { parseYaml } from '../src/config/load-yaml.js';
 import { gameSchema } from '../src/config/schema.js';
 import { TestGateway, WARGATE } from './helpers/gateway.js';
 import { ssh } from './helpers/clients.js';
 import { assertNothingLeft, gatewaySandboxProcesses } from './helpers/leftovers.js';
 import { sharedGateway } from './helpers/shared-gateway.js';
-import { writeGame } from './helpers/test-games.js';
+import { gameProblems, oneLevelGame, writeGame } from './helpers/test-games.js';
 
 /** Its loopback, for a host service the sandboxes must not reach. */
 const host = createServer((s) => {
@@ -104,16 +104,8 @@ let gw: TestGateway;
 sharedGateway((g) => (gw = g), { config: { games: [gameDir] } });
 
 test('game schema: a challenge names a level of the game, a port, a mode and known limits; no port twice', () => {
-  const game = (challenges: string) => `name: g\nhostname: h\nlevels:\n  - user: level0\n    uid: 12000\n    password: x\nchallenges:\n${challenges}`;
-  const fields = (text: string) => {
-    try {
-      parseYaml(text, 'game.yaml', gameSchema);
-    } catch (err) {
-      assert.ok(err instanceof ConfigError, String(err));
-      return err.problems.map((p) => `${p.line} ${p.field}: ${p.message}`);
-    }
-    return [];
-  };
+  const game = oneLevelGame('challenges');
+  const fields = (text: string) => gameProblems(text).map((p) => `${p.line} ${p.field}: ${p.message}`);
   const ok = parseYaml(game('  - { port: 5842, mode: per-connection, level: level0, command: cat }\n'), 'game.yaml', gameSchema);
   assert.deepEqual(ok.challenges[0].limits, { wallSeconds: 300, cpuSeconds: 10, memory: '64m', pids: 16, cpuWeight: 100, writableSize: '16m', writableInodes: 4096 });
   assert.equal(ok.challenges[0].stderr, 'discard');

@@ -10,10 +10,11 @@ import { chmodSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { ConfigError, parseYaml } from '../src/config/load-yaml.js';
+import { parseYaml } from '../src/config/load-yaml.js';
 import { gameSchema } from '../src/config/schema.js';
 import { paramiko, ssh } from './helpers/clients.js';
 import { REPO, WARGATE, type LogEntry, type TestGateway } from './helpers/gateway.js';
+import { gameProblems, oneLevelGame } from './helpers/test-games.js';
 import { processesIn } from './helpers/leftovers.js';
 import { SessionDriver } from './helpers/session-driver.js';
 import { sharedGateway } from './helpers/shared-gateway.js';
@@ -63,16 +64,8 @@ function dropScript(mark: string, body: string): string {
 }
 
 test('game schema: a cron job must name a level of the game and run at most every 10 s', () => {
-  const game = (cron: string) => `name: g\nhostname: h\nlevels:\n  - user: level0\n    uid: 12000\n    password: x\ncron:\n${cron}`;
-  const problems = (text: string) => {
-    try {
-      parseYaml(text, 'game.yaml', gameSchema);
-    } catch (err) {
-      assert.ok(err instanceof ConfigError, String(err));
-      return err.problems.map(({ line, field, message }) => ({ line, field, message }));
-    }
-    assert.fail('accepted');
-  };
+  const game = oneLevelGame('cron');
+  const problems = gameProblems;
   const parsed = parseYaml(game('  - { every: 10, level: level0, command: "true" }\n'), 'game.yaml', gameSchema);
   assert.deepEqual(parsed.cron, [{ every: 10, level: 'level0', command: 'true' }]);
 

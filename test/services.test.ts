@@ -9,10 +9,11 @@ import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, readlinkSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { ConfigError, parseYaml } from '../src/config/load-yaml.js';
+import { parseYaml } from '../src/config/load-yaml.js';
 import { gameSchema } from '../src/config/schema.js';
 import { RestartBackoff } from '../src/services/restart-backoff.js';
 import { REPO, TestGateway, WARGATE } from './helpers/gateway.js';
+import { gameProblems, oneLevelGame } from './helpers/test-games.js';
 import { assertNothingLeft, processesIn } from './helpers/leftovers.js';
 import { SessionDriver } from './helpers/session-driver.js';
 import { sharedGateway } from './helpers/shared-gateway.js';
@@ -109,16 +110,8 @@ async function pidNamespace(driver: SessionDriver, login: number): Promise<strin
 }
 
 test('game schema: services name a level of the game, ports 1-65535, ranges of at most 64, no port twice', () => {
-  const game = (services: string) => `name: g\nhostname: h\nlevels:\n  - user: level0\n    uid: 12000\n    password: x\nservices:\n${services}`;
-  const problems = (text: string) => {
-    try {
-      parseYaml(text, 'game.yaml', gameSchema);
-    } catch (err) {
-      assert.ok(err instanceof ConfigError, String(err));
-      return err.problems.map(({ line, field, message }) => ({ line, field, message }));
-    }
-    return [];
-  };
+  const game = oneLevelGame('services');
+  const problems = gameProblems;
   const ok = parseYaml(game('  - { port: "31000-31063", level: level0, command: cat, mode: per-connection, tls: true }\n  - { port: 30000, level: level0, command: d, mode: daemon }\n'), 'game.yaml', gameSchema);
   assert.equal(ok.services.length, 2);
   assert.deepEqual(problems(game('  - { port: 30000, level: level9, command: cat, mode: per-connection }\n')), [

@@ -4,8 +4,25 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { ConfigError, parseYaml } from '../../src/config/load-yaml.js';
+import { gameSchema } from '../../src/config/schema.js';
 import { WARGATE } from './gateway.js';
 import { processesIn } from './leftovers.js';
+
+/** game.yaml text of a one-level game (level0, uid 12000) whose `section:` lists `entries`, for schema tests. */
+export const oneLevelGame = (section: string) => (entries: string) =>
+  `name: g\nhostname: h\nlevels:\n  - user: level0\n    uid: 12000\n    password: x\n${section}:\n${entries}`;
+
+/** What the game schema finds wrong with game.yaml text, as line, field and message; [] if it accepts it. */
+export function gameProblems(text: string): { line: number; field: string; message: string }[] {
+  try {
+    parseYaml(text, 'game.yaml', gameSchema);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    return err.problems.map(({ line, field, message }) => ({ line, field, message }));
+  }
+  return [];
+}
 
 /** Writes game.yaml and further files (paths relative to the game folder) into `dir`. */
 export function writeGame(dir: string, yaml: string, files: Record<string, string> = {}): string {
