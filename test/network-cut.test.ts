@@ -59,7 +59,8 @@ test('the link goes down mid-session: the keepalive ends it and the sandbox is g
     let out = '';
     client.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     const deadline = Date.now() + 10_000;
-    while (!out.includes('daemon-started\r\n') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // A line of its own: the terminal's echo of the typed command also ends with "daemon-started".
+    while (!out.includes('\ndaemon-started\r\n') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     assert.ok(countSandboxProcesses(gw) >= 3, 'the shell and the daemon run');
 
     ip('link', 'set', HOST_IF, 'down');

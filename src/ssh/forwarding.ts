@@ -12,15 +12,11 @@ import type { SandboxListener } from '../sandbox/types.js';
 /** Remote forwards (`ssh -R`) one connection may hold at once, counting those still being opened. */
 const MAX_REMOTE_FORWARDS = 16;
 /**
- * Direct-tcpip channels (`ssh -L`/`-W`, pwntools' remote()) open at once, counting those still
- * connecting: each holds a socket in the sandbox and a channel in the gateway, and ssh2 has no cap.
+ * Direct-tcpip channels (`ssh -L`/`-W`, pwntools' remote()) one connection may hold open at once,
+ * counting those still connecting: each holds a socket in the sandbox and a channel in the gateway,
+ * and ssh2 has no cap.
  */
 const MAX_DIRECT_TCPIP = 64;
-/**
- * Direct-tcpip channels open per session. ssh-server.ts hands handleDirectTcpip the session, not the
- * connection, so connections joined to one sandbox (LEVEL+TOKEN) share its MAX_DIRECT_TCPIP.
- */
-const directChannels = new WeakMap<ConnectionSession, number>();
 
 /** The numeric address a client's host name stands for inside the sandbox, if it names one. */
 export function addressInside(host: string, hostname: string): string | undefined {
@@ -48,40 +44,42 @@ function splice(channel: ServerChannel, socket: Duplex, session: ConnectionSessi
   channel.on('error', teardown).on('close', () => socket.destroy());
 }
 
-/** direct-tcpip: a connection from inside the sandbox, opened before the channel is confirmed (as sshd does). */
-export function handleDirectTcpip(
-  accept: AcceptConnection<ServerChannel>,
-  reject: RejectConnection,
-  info: TcpipRequestInfo,
-  session: ConnectionSession,
-): void {
-  const address = addressInside(info.destIP, session.hostname);
-  const log = session.log.child({ event: 'forward.local', to: `${info.destIP}:${info.destPort}` });
-  if (!address) {
-    log.info({ result: 'refused' }, 'forwarding refused: the host is not the sandbox');
-    return reject();
+/** direct-tcpip channels of one connection: each a connection from inside the sandbox, opened before the channel is confirmed (as sshd does). */
+export class LocalForwards {
+  /** Channels open or still connecting, against MAX_DIRECT_TCPIP. */
+  private open = 0;
+
+  constructor(private readonly session: ConnectionSession) {}
+
+  handle(accept: AcceptConnection<ServerChannel>, reject: RejectConnection, info: TcpipRequestInfo): void {
+    const { session } = this;
+    const address = addressInside(info.destIP, session.hostname);
+    const log = session.log.child({ event: 'forward.local', to: `${info.destIP}:${info.destPort}` });
+    if (!address) {
+      log.info({ result: 'refused' }, 'forwarding refused: the host is not the sandbox');
+      return reject();
+    }
+    if (this.open >= MAX_DIRECT_TCPIP) {
+      log.info({ result: 'refused', reason: 'max-direct-tcpip', max: MAX_DIRECT_TCPIP }, 'forwarding refused: too many forwarded connections');
+      return reject();
+    }
+    this.open++;
+    const release = () => this.open--;
+    session.touch();
+    session.connect(address, info.destPort).then(
+      (socket) => {
+        const channel = accept();
+        // ssh2 emits 'close' when the client closes the channel and when the connection ends.
+        channel.once('close', release);
+        splice(channel, socket, session);
+      },
+      (err) => {
+        release();
+        log.info({ result: 'failed', code: errorCode(err), message: (err as Error).message }, 'forwarded connection failed');
+        reject();
+      },
+    );
   }
-  const open = directChannels.get(session) ?? 0;
-  if (open >= MAX_DIRECT_TCPIP) {
-    log.info({ result: 'refused', reason: 'max-direct-tcpip', max: MAX_DIRECT_TCPIP }, 'forwarding refused: too many forwarded connections');
-    return reject();
-  }
-  directChannels.set(session, open + 1);
-  const release = () => directChannels.set(session, directChannels.get(session)! - 1);
-  session.touch();
-  session.connect(address, info.destPort).then(
-    (socket) => {
-      const channel = accept();
-      // ssh2 emits 'close' when the client closes the channel and when the connection ends.
-      channel.once('close', release);
-      splice(channel, socket, session);
-    },
-    (err) => {
-      release();
-      log.info({ result: 'failed', code: errorCode(err), message: (err as Error).message }, 'forwarded connection failed');
-      reject();
-    },
-  );
 }
 
 /** tcpip-forward and cancel-tcpip-forward of one connection; its listeners close with it. */

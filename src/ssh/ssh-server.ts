@@ -16,7 +16,7 @@ import type { ClientAddress, ConnectionSession } from '../session/connection-ses
 import type { SessionManager } from '../session/session-manager.js';
 import { isSha1Signature, sshAlgorithms } from './algorithms.js';
 import type { AuthPenalties } from './auth-penalties.js';
-import { handleDirectTcpip, RemoteForwards } from './forwarding.js';
+import { LocalForwards, RemoteForwards } from './forwarding.js';
 import type { PreauthGate } from './preauth-gate.js';
 import { limitRequests, REQUEST_BURST, REQUESTS_PER_SECOND } from './request-limits.js';
 import { handleSessionChannel, refuseSessionChannel } from './session-channel.js';
@@ -70,6 +70,7 @@ function onConnection(client: Connection, info: ssh2.ClientInfo, { authenticator
   let refused: ErrorCode | undefined;
   let refusalTimer: NodeJS.Timeout | undefined;
   let forwards: RemoteForwards | undefined;
+  let locals: LocalForwards | undefined;
   /** The live session a "LEVEL+TOKEN" login joins, and how this connection leaves its session. */
   let joining: ConnectionSession | undefined;
   let detach: (() => number) | undefined;
@@ -163,6 +164,7 @@ function onConnection(client: Connection, info: ssh2.ClientInfo, { authenticator
       return;
     }
     forwards = new RemoteForwards(client, session);
+    locals = new LocalForwards(session);
     detach = session.attach((reason) => {
       endReason = reason;
       client.end();
@@ -189,7 +191,7 @@ function onConnection(client: Connection, info: ssh2.ClientInfo, { authenticator
   });
   // Port forwarding happens inside the sandbox (forwarding.ts). Unix-socket forwarding has no listener:
   // ssh2 then answers direct-streamlocal opens "administratively prohibited", as sshd does with it disabled.
-  client.on('tcpip', (accept, reject, info) => (session ? handleDirectTcpip(accept, reject, info, session) : reject()));
+  client.on('tcpip', (accept, reject, info) => (locals ? locals.handle(accept, reject, info) : reject()));
   client.on('request', (accept, reject, name, info) => {
     if (!session || !forwards?.handle(name, info as ssh2.TcpipBindInfo, accept, reject)) reject?.();
   });
